@@ -1,0 +1,1 @@
+"""dlt sources and pipelines that load the raw sources into PostgreSQL. Runnable without Dagster."""

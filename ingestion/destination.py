@@ -1,0 +1,45 @@
+"""The dlt destination and pipeline factory: every pipeline writes to the one resolved database."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import dlt
+
+from warehouse import database
+from warehouse.paths import local_dir
+from warehouse.settings import DatabaseSettings
+
+
+def postgres_destination(db: DatabaseSettings | None = None):
+    db = db or database.resolve()
+    if not db.password:
+        # dlt insists on a password; servers that trust local connections (the embedded one) ignore it.
+        db = dataclasses.replace(db, password="unused-by-trust-auth")
+    return dlt.destinations.postgres(credentials=db.url())
+
+
+def pipelines_dir() -> str:
+    return str(local_dir() / "dlt")
+
+
+def make_pipeline(name: str, dataset: str, db: DatabaseSettings | None = None) -> dlt.Pipeline:
+    """A dlt pipeline named ``name`` loading into schema ``dataset``; its state lives under .local/dlt
+    and, as dlt does, in the destination, so a fresh clone against an existing database resumes."""
+    return dlt.pipeline(
+        pipeline_name=name,
+        destination=postgres_destination(db),
+        dataset_name=dataset,
+        pipelines_dir=pipelines_dir(),
+    )
+
+
+def make_pipeline_for_definitions(name: str, dataset: str) -> dlt.Pipeline:
+    """The same pipeline without credentials, for declaring Dagster assets at import time without
+    touching the database; assets pass a pipeline from :func:`make_pipeline` when they run."""
+    return dlt.pipeline(
+        pipeline_name=name,
+        destination="postgres",
+        dataset_name=dataset,
+        pipelines_dir=pipelines_dir(),
+    )

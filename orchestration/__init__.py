@@ -1,0 +1,1 @@
+"""Dagster definitions: assets, checks, schedules, sensors and resources for the warehouse."""
