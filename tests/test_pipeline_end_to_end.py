@@ -1,0 +1,85 @@
+"""`make run` on a small sandbox: the whole pipeline through Dagster, twice, on the embedded
+PostgreSQL and on a server named by environment variables."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from warehouse import database
+from warehouse.settings import CONNECTION_VARIABLES, EMBEDDED_MARKER, DatabaseSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+ORDERS = 1500
+
+
+def _run_pipeline(env: dict[str, str]) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "warehouse", "run", "--orders", str(ORDERS)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, f"make run failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+    return result
+
+
+def _counts(db: DatabaseSettings) -> dict[str, int]:
+    counts = database.table_row_counts(("raw_olist", "staging", "marts"), db)
+    with psycopg2.connect(**db.dsn()) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from staging.stg_olist__orders")
+        counts["staging.stg_olist__orders"] = cur.fetchone()[0]
+    return counts
+
+
+def _env(local: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in (*CONNECTION_VARIABLES, EMBEDDED_MARKER, "LANDING_URL")}
+    env.update(WAREHOUSE_LOCAL_DIR=str(local), DAGSTER_HOME=str(local / "dagster"), **extra)
+    return env
+
+
+@pytest.mark.slow
+def test_make_run_twice_on_the_embedded_database(tmp_path: Path) -> None:
+    local = tmp_path / "local"
+    first = _run_pipeline(_env(local))
+    assert "Loaded (rows per raw table)" in first.stdout and "checks" in first.stdout
+    db = database.start_embedded(local / "pgdata")
+    try:
+        counts = _counts(db)
+        assert counts["marts.fct_orders"] > 0
+        assert counts["raw_olist.orders"] == counts["staging.stg_olist__orders"]
+        _run_pipeline(_env(local))
+        assert _counts(db) == counts, "a second run changed the row counts"
+        assert (ROOT / "dbt_project" / "target" / "catalog.json").exists()
+    finally:
+        database.stop_embedded(local / "pgdata")
+
+
+@pytest.mark.slow
+def test_make_run_on_a_server_given_by_environment_variables(tmp_path: Path) -> None:
+    # A second embedded server plays the part of the user's own PostgreSQL.
+    server = database.start_embedded(tmp_path / "their-postgres", databases=("shop",))
+    local = tmp_path / "local"
+    try:
+        env = _env(
+            local,
+            PGHOST=server.host,
+            PGPORT=str(server.port),
+            PGUSER=server.user,
+            PGDATABASE="shop",
+            LANDING_URL="",
+        )
+        # the sandbox data for LANDING_URL-less runs lives under WAREHOUSE_LOCAL_DIR
+        _run_pipeline(env)
+        counts = _counts(DatabaseSettings(server.host, server.port, server.user, "", "shop"))
+        assert counts["marts.fct_orders"] > 0
+        assert not (local / "pgdata").exists(), "an embedded server was started although one was configured"
+    finally:
+        database.stop_embedded(tmp_path / "their-postgres")
