@@ -28,7 +28,7 @@ def _dbt_sources() -> list[tuple[str, str]]:
 
 
 def test_definitions_load_with_jobs_and_resources(defs) -> None:
-    assert defs.get_job_def("all_assets") is not None
+    assert defs.resolve_job_def("all_assets") is not None
     assert {"dlt", "dbt"} <= set(defs.resources)
 
 

@@ -152,7 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     _quiet()
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    if argv and argv[0] in ("psql", "exec"):
+        # everything after the command belongs to psql or to the command being run
+        args = parser.parse_args(argv[:1])
+        setattr(args, "psql_args" if argv[0] == "psql" else "command", argv[1:])
+    else:
+        args = parser.parse_args(argv)
     try:
         return args.func(args)
     except RuntimeError as exc:

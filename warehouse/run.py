@@ -60,9 +60,13 @@ def run_pipeline(orders: int | None = None) -> int:
 
     from orchestration.definitions import defs
 
-    job = defs.get_job_def("all_assets")
+    job = defs.resolve_job_def("all_assets")
     with DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": os.environ.get("DAGSTER_LOG_LEVEL", "INFO")}}}},
+        )
     if not result.success:
         failed = [event.step_key for event in result.all_events if event.is_step_failure]
         print(f"\nThe pipeline failed in: {', '.join(failed) or 'unknown step'}. See the log above, or `make dagster`.")
