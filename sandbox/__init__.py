@@ -1,0 +1,1 @@
+"""The sandbox: generated stand-in upstream data and local servers for the upstream APIs."""
