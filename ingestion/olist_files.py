@@ -250,10 +250,22 @@ def read_file(fs: fsspec.AbstractFileSystem, path: str) -> tuple[pa.Table, list[
             table = table.append_column("_source_row", _row_numbers(1, table.num_rows))
             rejected = []
         else:
+            _check_utf8(data, path)
             table, rejected = read_csv(data, path)
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError, csv.Error) as exc:
         raise SourceFileError(f"{path}: the file cannot be read ({exc})") from exc
     return _as_text(table), rejected
+
+
+def _check_utf8(data: bytes, path: str) -> None:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SourceFileError(
+            f"{path}: the file cannot be read: not UTF-8 (byte {exc.start}, line {line}); "
+            "save it as UTF-8 and drop it in the landing folder again"
+        ) from None
 
 
 def _row_numbers(first: int, count: int) -> pa.Array:
@@ -265,7 +277,13 @@ def _as_text(table: pa.Table) -> pa.Table:
     columns = []
     for name in table.column_names:
         column = table[name]
-        if name != "_source_row" and not pa.types.is_string(column.type):
+        if name == "_source_row" or pa.types.is_string(column.type):
+            pass
+        elif pa.types.is_timestamp(column.type):
+            # typed files (Parquet) carry timestamps; write them the way the Olist CSVs do
+            seconds = pc.cast(column, pa.timestamp("s", column.type.tz), safe=False)  # %S would print .000
+            column = pc.strftime(seconds, format="%Y-%m-%d %H:%M:%S")
+        else:
             column = pc.cast(column, pa.string())
         columns.append(column)
     return pa.table(columns, names=[name.strip().lower() for name in table.column_names])
@@ -454,7 +472,12 @@ def _table_resource(landing_url: str, spec: TableSpec, counts: dict[str, TableCo
 
 
 def _file_rejection(path: str, reason: str) -> dict:
-    return {"source_file": path, "source_row": None, "column_name": None, "reason": reason, "record": None}
+    return {"source_file": path, "source_row": None, "column_name": None, "reason": _printable(reason), "record": None}
+
+
+def _printable(text: str) -> str:
+    """PostgreSQL text cannot hold NUL bytes; keep them visible instead."""
+    return text.replace("\x00", "\\x00")
 
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0)
