@@ -68,7 +68,13 @@ TABLES: dict[str, TableSpec] = {
         TableSpec(
             "customers",
             "olist_customers_dataset",
-            ("customer_id", "customer_unique_id", "customer_zip_code_prefix", "customer_city", "customer_state"),
+            (
+                "customer_id",
+                "customer_unique_id",
+                "customer_zip_code_prefix",
+                "customer_city",
+                "customer_state",
+            ),
             ("customer_id",),
             required=("customer_id", "customer_unique_id"),
         ),
@@ -98,7 +104,15 @@ TABLES: dict[str, TableSpec] = {
         TableSpec(
             "order_items",
             "olist_order_items_dataset",
-            ("order_id", "order_item_id", "product_id", "seller_id", "shipping_limit_date", "price", "freight_value"),
+            (
+                "order_id",
+                "order_item_id",
+                "product_id",
+                "seller_id",
+                "shipping_limit_date",
+                "price",
+                "freight_value",
+            ),
             ("order_id", "order_item_id"),
             timestamps=("shipping_limit_date",),
             non_negative=("price", "freight_value"),
@@ -351,7 +365,9 @@ def _read_csv_row_by_row(data: bytes, path: str, header: list[str]) -> tuple[pa.
 
 def _invalid_timestamp(column: pa.ChunkedArray) -> pa.ChunkedArray:
     well_formed = pc.match_substring_regex(column, TIMESTAMP_PATTERN)
-    parsed = pc.strptime(pc.utf8_slice_codeunits(column, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True)
+    parsed = pc.strptime(
+        pc.utf8_slice_codeunits(column, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True
+    )
     with_time = pc.strptime(column, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
     ok = pc.and_(well_formed, pc.or_(pc.is_valid(with_time), pc.and_(pc.is_valid(parsed), _is_date(column))))
     return pc.and_(pc.is_valid(column), pc.invert(ok))
@@ -379,7 +395,9 @@ def validate(table: pa.Table, spec: TableSpec, path: str) -> tuple[pa.Table, lis
     for name in spec.required_values:
         checks.append((name, "missing required value", pc.is_null(table[name])))
     for name in spec.timestamps:
-        checks.append((name, "malformed timestamp (expected YYYY-MM-DD HH:MM:SS)", _invalid_timestamp(table[name])))
+        checks.append(
+            (name, "malformed timestamp (expected YYYY-MM-DD HH:MM:SS)", _invalid_timestamp(table[name]))
+        )
     numeric = set(spec.non_negative) | set(spec.integers)
     for name in sorted(numeric):
         reason = "negative or non-numeric value" if name in spec.non_negative else "non-numeric value"
@@ -396,7 +414,9 @@ def validate(table: pa.Table, spec: TableSpec, path: str) -> tuple[pa.Table, lis
 
     bad_rows = table.filter(any_bad)
     rejected = []
-    reasons = [(name, reason, pc.fill_null(mask, False).filter(any_bad).to_pylist()) for name, reason, mask in checks]
+    reasons = [
+        (name, reason, pc.fill_null(mask, False).filter(any_bad).to_pylist()) for name, reason, mask in checks
+    ]
     for index, record in enumerate(bad_rows.to_pylist()):
         name, reason = next((n, r) for n, r, flags in reasons if flags[index])
         source_row = record.pop("_source_row")
@@ -472,7 +492,13 @@ def _table_resource(landing_url: str, spec: TableSpec, counts: dict[str, TableCo
 
 
 def _file_rejection(path: str, reason: str) -> dict:
-    return {"source_file": path, "source_row": None, "column_name": None, "reason": _printable(reason), "record": None}
+    return {
+        "source_file": path,
+        "source_row": None,
+        "column_name": None,
+        "reason": _printable(reason),
+        "record": None,
+    }
 
 
 def _printable(text: str) -> str:
@@ -481,7 +507,9 @@ def _printable(text: str) -> str:
 
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0)
-def olist_files(landing_url: str, counts: dict[str, TableCounts] | None = None, tables: list[str] | None = None):
+def olist_files(
+    landing_url: str, counts: dict[str, TableCounts] | None = None, tables: list[str] | None = None
+):
     """The nine Olist tables from ``landing_url``. ``counts`` (if given) receives files, rows loaded
     and rows rejected per table for the load summary."""
     counts = {} if counts is None else counts

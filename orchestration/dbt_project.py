@@ -39,8 +39,15 @@ def ensure_manifest() -> Path:
     if MANIFEST.exists() and MANIFEST.stat().st_mtime >= _newest_input_mtime():
         return MANIFEST
     subprocess.run(
-        [dbt_executable(), "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
-         str(DBT_PROFILES_DIR)],
+        [
+            dbt_executable(),
+            "parse",
+            "--quiet",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROFILES_DIR),
+        ],
         check=True,
         env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
     )

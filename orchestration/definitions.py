@@ -10,7 +10,9 @@ from orchestration.assets.dbt import warehouse_dbt_assets
 from orchestration.assets.ingestion import olist_file_assets
 from orchestration.dbt_project import dbt_executable, dbt_project
 
-all_assets_job = define_asset_job("all_assets", selection=AssetSelection.all(), description="Every asset, file to mart.")
+all_assets_job = define_asset_job(
+    "all_assets", selection=AssetSelection.all(), description="Every asset, file to mart."
+)
 
 defs = Definitions(
     assets=[olist_file_assets, warehouse_dbt_assets],

@@ -30,7 +30,8 @@ class WarehouseDltTranslator(DagsterDltTranslator):
             key=raw_asset_key(resource.source_name, resource.name),
             group_name=RAW_GROUP,
             deps=[],
-            description=spec.description or f"Raw table {resource.name} loaded by dlt from {resource.source_name}.",
+            description=spec.description
+            or f"Raw table {resource.name} loaded by dlt from {resource.source_name}.",
         ).merge_attributes(kinds={"postgres"})
 
 

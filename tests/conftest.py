@@ -18,7 +18,12 @@ ROOT = Path(__file__).resolve().parents[1]
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="whtest-"))
 
 # Before anything resolves a database: no configured server, state under a temporary directory.
-for _name in (*settings_mod.CONNECTION_VARIABLES, settings_mod.EMBEDDED_MARKER, "LANDING_URL", "DAGSTER_HOME"):
+for _name in (
+    *settings_mod.CONNECTION_VARIABLES,
+    settings_mod.EMBEDDED_MARKER,
+    "LANDING_URL",
+    "DAGSTER_HOME",
+):
     os.environ.pop(_name, None)
 os.environ["WAREHOUSE_LOCAL_DIR"] = str(_SESSION_DIR / "local")
 os.environ["DAGSTER_HOME"] = str(_SESSION_DIR / "dagster")

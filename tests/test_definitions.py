@@ -45,8 +45,10 @@ def test_every_dbt_source_is_materialized_by_a_dlt_asset(graph) -> None:
 
 
 def test_lineage_runs_from_raw_file_to_mart(graph) -> None:
-    raw, staging, mart = AssetKey(["olist", "orders"]), AssetKey(["staging", "stg_olist__orders"]), AssetKey(
-        ["marts", "fct_orders"]
+    raw, staging, mart = (
+        AssetKey(["olist", "orders"]),
+        AssetKey(["staging", "stg_olist__orders"]),
+        AssetKey(["marts", "fct_orders"]),
     )
     assert raw in graph.get(staging).parent_keys
     assert staging in graph.get(mart).parent_keys

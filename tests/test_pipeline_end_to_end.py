@@ -40,7 +40,11 @@ def _counts(db: DatabaseSettings) -> dict[str, int]:
 
 
 def _env(local: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in (*CONNECTION_VARIABLES, EMBEDDED_MARKER, "LANDING_URL")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in (*CONNECTION_VARIABLES, EMBEDDED_MARKER, "LANDING_URL")
+    }
     env.update(WAREHOUSE_LOCAL_DIR=str(local), DAGSTER_HOME=str(local / "dagster"), **extra)
     return env
 

@@ -33,8 +33,15 @@ def test_docker_compose_defines_the_server_stack() -> None:
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
 def test_docker_compose_config_is_valid(tmp_path: Path) -> None:
     result = subprocess.run(
-        ["docker-compose", "--env-file", str(ROOT / ".env.example"), "-f", str(ROOT / "docker-compose.yml"),
-         "config", "--quiet"],
+        [
+            "docker-compose",
+            "--env-file",
+            str(ROOT / ".env.example"),
+            "-f",
+            str(ROOT / "docker-compose.yml"),
+            "config",
+            "--quiet",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

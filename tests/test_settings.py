@@ -37,7 +37,9 @@ def test_database_url_wins_and_decodes(clean_env: pytest.MonkeyPatch) -> None:
 
 
 def test_socket_urls_round_trip(clean_env: pytest.MonkeyPatch) -> None:
-    db = settings.DatabaseSettings(host="/tmp/pg socket", port=5432, user="postgres", password="", dbname="wh")
+    db = settings.DatabaseSettings(
+        host="/tmp/pg socket", port=5432, user="postgres", password="", dbname="wh"
+    )
     assert settings.parse_url(db.url()) == db
 
 

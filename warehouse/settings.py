@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from urllib.parse import quote, unquote, urlencode, urlparse, parse_qs
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlparse
 
 from dotenv import load_dotenv
 

@@ -1,6 +1,5 @@
 """The dbt project as Dagster assets; dbt tests become asset checks."""
 
-
 from dagster import AssetExecutionContext
 from dagster_dbt import DbtCliResource, dbt_assets
 

@@ -1,6 +1,5 @@
 """dlt loads as Dagster assets: one multi-asset per source, one asset per raw table."""
 
-
 from collections.abc import Iterator
 
 from dagster import AssetExecutionContext, MaterializeResult
@@ -44,5 +43,7 @@ def olist_file_assets(context: AssetExecutionContext, dlt: DagsterDltResource):
     db = database.ensure()
     counts: dict[str, olist_files.TableCounts] = {}
     source = olist_files.olist_files(landing_url=landing_url(), counts=counts)
-    results = dlt.run(context=context, dlt_source=source, dlt_pipeline=olist_pipeline(db), loader_file_format="csv")
+    results = dlt.run(
+        context=context, dlt_source=source, dlt_pipeline=olist_pipeline(db), loader_file_format="csv"
+    )
     yield from _with_counts(results, counts)

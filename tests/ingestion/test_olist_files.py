@@ -56,18 +56,23 @@ def test_public_olist_files_load_unchanged(tmp_path: Path, pipeline) -> None:
     for table, expected in EXPECTED_ROWS.items():
         assert count(pipeline, table) == expected, table
     # zip prefixes keep their leading zeros; empty strings are missing values
-    assert rows(pipeline, "select customer_zip_code_prefix from {ds}.customers where customer_city = 'sao bernardo do campo'") == [
-        ("09790",)
+    assert rows(
+        pipeline,
+        "select customer_zip_code_prefix from {ds}.customers where customer_city = 'sao bernardo do campo'",
+    ) == [("09790",)]
+    assert rows(pipeline, "select order_approved_at from {ds}.orders where order_status = 'canceled'") == [
+        (None,)
     ]
-    assert rows(pipeline, "select order_approved_at from {ds}.orders where order_status = 'canceled'") == [(None,)]
     # line breaks and doubled quotes inside a quoted comment survive
-    messages = rows(pipeline, "select distinct review_comment_message from {ds}.order_reviews where review_score = '5'")
+    messages = rows(
+        pipeline, "select distinct review_comment_message from {ds}.order_reviews where review_score = '5'"
+    )
     assert messages == [('Produto chegou antes do prazo,\nmuito bom!\nRecomendo "demais"',)]
     # the same review covering two orders is two rows; the misspelled columns stay as they are in raw
     assert count(pipeline, "order_reviews where review_id = '80e641a11e56f04c1ad469d5645fdfde'") == 2
-    assert rows(pipeline, "select product_name_lenght from {ds}.products where product_category_name = 'pc_gamer'") == [
-        ("46",)
-    ]
+    assert rows(
+        pipeline, "select product_name_lenght from {ds}.products where product_category_name = 'pc_gamer'"
+    ) == [("46",)]
     # every value is text as delivered, with lineage columns
     types = dict(
         rows(
@@ -100,9 +105,9 @@ def test_a_later_batch_merges_status_changes_and_adds_orders(tmp_path: Path, pip
 
     assert summary.tables["orders"] == {"files": 1, "rows": 2, "rejected": 0, "skipped_files": 1}
     assert count(pipeline, "orders") == 6
-    assert rows(pipeline, "select order_status from {ds}.orders where order_id = 'ad21c59c0840e6cb83a9ceb5573f8159'") == [
-        ("delivered",)
-    ]
+    assert rows(
+        pipeline, "select order_status from {ds}.orders where order_id = 'ad21c59c0840e6cb83a9ceb5573f8159'"
+    ) == [("delivered",)]
     # untouched tables were not read again
     assert summary.tables["customers"]["files"] == 0 and summary.tables["customers"]["skipped_files"] == 1
 
@@ -117,7 +122,9 @@ def test_loading_the_same_files_twice_changes_nothing(tmp_path: Path, pipeline) 
 
 
 def test_bad_rows_are_quarantined_with_reasons_and_good_rows_load(tmp_path: Path, pipeline) -> None:
-    landing = olist_samples.write(tmp_path / "landing", ["olist_orders_dataset.csv", "olist_order_items_dataset.csv"])
+    landing = olist_samples.write(
+        tmp_path / "landing", ["olist_orders_dataset.csv", "olist_order_items_dataset.csv"]
+    )
     orders = landing / "olist_orders_dataset.csv"
     orders.write_text(
         orders.read_text()
@@ -135,15 +142,21 @@ def test_bad_rows_are_quarantined_with_reasons_and_good_rows_load(tmp_path: Path
 
     assert count(pipeline, "orders") == 5 and count(pipeline, "order_items") == 5
     assert summary.tables["orders"]["rejected"] == 2 and summary.tables["order_items"]["rejected"] == 2
-    rejected = rows(pipeline, "select source_row, column_name, reason from {ds}.orders__rejected order by source_row")
+    rejected = rows(
+        pipeline, "select source_row, column_name, reason from {ds}.orders__rejected order by source_row"
+    )
     assert rejected[0][:2] == (7, "order_id") and "missing required value" in rejected[0][2]
     assert rejected[1][:2] == (8, "order_purchase_timestamp") and "2017-13-45 25:61:00" in rejected[1][2]
-    rejected = rows(pipeline, "select source_row, column_name, reason, record from {ds}.order_items__rejected order by 1")
+    rejected = rows(
+        pipeline, "select source_row, column_name, reason, record from {ds}.order_items__rejected order by 1"
+    )
     assert rejected[0][:2] == (7, "price") and "negative" in rejected[0][2]
     assert json.loads(rejected[0][3])["price"] == "-29.99"
     assert rejected[1][0] == 8 and "8 fields, the header has 7" in rejected[1][2]
-    assert all(str(landing / "olist_order_items_dataset.csv") in r[0] for r in rows(
-        pipeline, "select source_file from {ds}.order_items__rejected"))
+    assert all(
+        str(landing / "olist_order_items_dataset.csv") in r[0]
+        for r in rows(pipeline, "select source_file from {ds}.order_items__rejected")
+    )
 
 
 def test_a_missing_required_column_fails_loudly_naming_file_and_column(tmp_path: Path, pipeline) -> None:
@@ -172,7 +185,9 @@ def test_an_unreadable_file_is_quarantined_and_the_other_files_load(tmp_path: Pa
     landing = olist_samples.write(tmp_path / "landing", ["olist_customers_dataset.csv"])
     broken = landing / "batch_0002"
     broken.mkdir()
-    (broken / "olist_customers_dataset.csv").write_bytes(b'"customer_id","customer_unique_id"\n"\xff\xfe\x00bad')
+    (broken / "olist_customers_dataset.csv").write_bytes(
+        b'"customer_id","customer_unique_id"\n"\xff\xfe\x00bad'
+    )
     _, summary = load_olist_files(str(landing), pipeline=pipeline, tables=["customers"])
     assert count(pipeline, "customers") == 5
     rejected = rows(pipeline, "select source_file, source_row, reason from {ds}.customers__rejected")
@@ -183,12 +198,17 @@ def test_an_unreadable_file_is_quarantined_and_the_other_files_load(tmp_path: Pa
 
 def test_parquet_and_json_lines_files_load_like_csv(tmp_path: Path, pipeline) -> None:
     landing = tmp_path / "landing"
-    csv_dir = olist_samples.write(tmp_path / "csv", ["olist_orders_dataset.csv", "olist_customers_dataset.csv"])
+    csv_dir = olist_samples.write(
+        tmp_path / "csv", ["olist_orders_dataset.csv", "olist_customers_dataset.csv"]
+    )
     landing.mkdir()
-    read = pacsv.ConvertOptions(strings_can_be_null=True, column_types={
-        "customer_zip_code_prefix": pa.string()})
-    pq.write_table(pacsv.read_csv(csv_dir / "olist_orders_dataset.csv", convert_options=read),
-                   landing / "olist_orders_dataset.parquet")
+    read = pacsv.ConvertOptions(
+        strings_can_be_null=True, column_types={"customer_zip_code_prefix": pa.string()}
+    )
+    pq.write_table(
+        pacsv.read_csv(csv_dir / "olist_orders_dataset.csv", convert_options=read),
+        landing / "olist_orders_dataset.parquet",
+    )
     customers = pacsv.read_csv(csv_dir / "olist_customers_dataset.csv", convert_options=read)
     with open(landing / "olist_customers_dataset.jsonl", "w") as handle:
         for record in customers.to_pylist():
@@ -196,12 +216,12 @@ def test_parquet_and_json_lines_files_load_like_csv(tmp_path: Path, pipeline) ->
     _, summary = load_olist_files(str(landing), pipeline=pipeline, tables=["orders", "customers"])
     assert summary.rows_rejected == 0
     assert count(pipeline, "orders") == 5 and count(pipeline, "customers") == 5
-    assert rows(pipeline, "select order_purchase_timestamp from {ds}.orders where order_status = 'canceled'") == [
-        ("2018-08-08 08:38:49",)
-    ]
-    assert rows(pipeline, "select customer_zip_code_prefix from {ds}.customers where customer_city = 'franca'") == [
-        ("14409",)
-    ]
+    assert rows(
+        pipeline, "select order_purchase_timestamp from {ds}.orders where order_status = 'canceled'"
+    ) == [("2018-08-08 08:38:49",)]
+    assert rows(
+        pipeline, "select customer_zip_code_prefix from {ds}.customers where customer_city = 'franca'"
+    ) == [("14409",)]
 
 
 def test_an_s3_landing_folder_loads(tmp_path: Path, pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
