@@ -38,19 +38,14 @@ def ensure_manifest() -> Path:
     before any database exists."""
     if MANIFEST.exists() and MANIFEST.stat().st_mtime >= _newest_input_mtime():
         return MANIFEST
-    subprocess.run(
-        [
-            dbt_executable(),
-            "parse",
-            "--quiet",
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROFILES_DIR),
-        ],
-        check=True,
+    result = subprocess.run(
+        [dbt_executable(), "parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROFILES_DIR)],
+        capture_output=True,
+        text=True,
         env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
     )
+    if result.returncode != 0:
+        raise RuntimeError(f"`dbt parse` failed, so the dbt assets cannot be built:\n{result.stdout[-4000:]}")
     return MANIFEST
 
 
