@@ -478,6 +478,7 @@ def _table_resource(landing_url: str, spec: TableSpec, counts: dict[str, TableCo
                 table, invalid = validate(table, spec, path)
                 rejected += invalid
                 table = table.append_column("_source_file", pa.array([path] * table.num_rows, pa.string()))
+                table = _keys_not_nullable(table, spec)
                 tally.rows += table.num_rows
                 if table.num_rows:
                     yield table
@@ -489,6 +490,14 @@ def _table_resource(landing_url: str, spec: TableSpec, counts: dict[str, TableCo
             loaded[path] = fingerprint
 
     return table_rows
+
+
+def _keys_not_nullable(table: pa.Table, spec: TableSpec) -> pa.Table:
+    """Validation left no null keys; say so in the Arrow schema, as dlt's schema does."""
+    fields = [
+        field.with_nullable(False) if field.name in spec.primary_key else field for field in table.schema
+    ]
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 
 def _file_rejection(path: str, reason: str) -> dict:
