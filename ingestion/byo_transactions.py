@@ -84,6 +84,8 @@ log = logging.getLogger(__name__)
 
 SOURCE_NAME = "byo"
 DATASET = "raw_byo"
+# The example mapping (a semicolon, decimal-comma, day-first file); the sandbox loads it.
+EXAMPLE_CONFIG = Path(__file__).resolve().parent / "examples" / "byo_transactions.example.yml"
 PIPELINE_NAME = "byo_transactions"
 TABLE = "transactions"
 REJECTED_TABLE = f"{TABLE}__rejected"

@@ -15,6 +15,7 @@ from dagster_dlt import DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
 
 RAW_GROUP = "raw"
+REJECTED_SUFFIX = "__rejected"
 
 
 def raw_asset_key(source_name: str, table_name: str) -> AssetKey:
@@ -39,15 +40,17 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
     """Groups follow the dbt layers (staging, intermediate, marts, reference for seeds)."""
 
     def __init__(self) -> None:
-        super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+        super().__init__(
+            settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_duplicate_source_asset_keys=True)
+        )
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
         props = self.get_resource_props(manifest, unique_id)
         if props["resource_type"] == "source":
-            return spec.replace_attributes(
-                key=raw_asset_key(props["source_name"], props["name"]), group_name=RAW_GROUP
-            )
+            # A quarantine table `<table>__rejected` is written by the same load as `<table>`.
+            table = props["name"].removesuffix(REJECTED_SUFFIX)
+            return spec.replace_attributes(key=raw_asset_key(props["source_name"], table), group_name=RAW_GROUP)
         fqn = props.get("fqn", [])
         layer = fqn[1] if len(fqn) > 2 else None
         if props["resource_type"] == "seed":

@@ -111,15 +111,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_dagster(args: argparse.Namespace) -> int:
-    from warehouse.run import prepare_dagster_home, prepare_sources
+    from sandbox.stack import SandboxStack
+    from warehouse.run import prepare_dagster_home
 
-    database.ensure()
+    db = database.ensure()
     prepare_dagster_home()
-    prepare_sources()
     dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
     command = [dagster, "dev", "-m", "orchestration.definitions", "-h", args.host, "-p", str(args.port)]
-    os.execvp(command[0], command)
-    return 0
+    # The sandbox's stand-ins serve for as long as the UI runs; its runs reach them through the
+    # variables the stack sets (fixed ports, so runs started later by the daemon find them too).
+    with SandboxStack(db, marketing_port=8765, sgs_port=8766) as sandbox:
+        for source, stand_in in sandbox.stand_ins.items():
+            print(f"Sandbox stand-in for {source}: {stand_in}")
+        try:
+            return subprocess.run(command).returncode
+        except KeyboardInterrupt:
+            return 0
 
 
 def cmd_summary(_: argparse.Namespace) -> int:

@@ -8,14 +8,13 @@ import time
 from collections import Counter
 
 from warehouse import database
-from warehouse.paths import DBT_PROJECT_DIR, dagster_home, landing_url, sandbox_dir
+from warehouse.paths import DBT_PROJECT_DIR, dagster_home
 from warehouse.settings import DatabaseSettings
 
 log = logging.getLogger(__name__)
 
 RAW_SCHEMAS = ("raw_olist", "raw_marketing", "raw_erp", "raw_bcb", "raw_byo")
 MODEL_SCHEMAS = ("staging", "intermediate", "marts")
-DEFAULT_SANDBOX_ORDERS = 100_000
 
 
 def prepare_dagster_home() -> str:
@@ -29,46 +28,31 @@ def prepare_dagster_home() -> str:
     return str(home)
 
 
-def sandbox_enabled() -> bool:
-    """The sandbox stands in for the order files unless LANDING_URL names a real landing folder."""
-    return not os.environ.get("LANDING_URL")
-
-
-def prepare_sources(orders: int | None = None) -> None:
-    """Generate the sandbox's data the first time (later runs reuse it)."""
-    if not sandbox_enabled():
-        return
-    out = sandbox_dir()
-    if (out / "manifest.json").exists():
-        return
-    from sandbox.generate import generate
-
-    scale = orders or int(os.environ.get("SANDBOX_ORDERS", DEFAULT_SANDBOX_ORDERS))
-    log.info("generating sandbox data: %d orders into %s", scale, out)
-    generate(out=out, orders=scale, progress=True)
-
-
 def run_pipeline(orders: int | None = None) -> int:
     started = time.monotonic()
     db = database.ensure()
     print(f"Database: {db.describe()}")
     prepare_dagster_home()
-    prepare_sources(orders)
-    print(f"Landing folder: {landing_url()}")
 
     from dagster import DagsterInstance
 
     from orchestration.definitions import defs
+    from sandbox.stack import SandboxStack
 
     job = defs.resolve_job_def("all_assets")
-    with DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            run_config={
-                "loggers": {"console": {"config": {"log_level": os.environ.get("DAGSTER_LOG_LEVEL", "INFO")}}}
-            },
-        )
+    with SandboxStack(db, orders=orders) as sandbox:
+        for source, stand_in in sandbox.stand_ins.items():
+            print(f"Sandbox stand-in for {source}: {stand_in}")
+        with DagsterInstance.get() as instance:
+            result = job.execute_in_process(
+                instance=instance,
+                raise_on_error=False,
+                run_config={
+                    "loggers": {
+                        "console": {"config": {"log_level": os.environ.get("DAGSTER_LOG_LEVEL", "INFO")}}
+                    }
+                },
+            )
     if not result.success:
         failed = [event.step_key for event in result.all_events if event.is_step_failure]
         where = ", ".join(failed) or "an unknown step"

@@ -4,6 +4,7 @@ Built with dagster-dlt's current API (``build_dlt_asset_specs`` + ``DagsterDltRe
 ``multi_asset`` so the loads get a retry policy with exponential backoff. The asset keys come from
 :class:`WarehouseDltTranslator`: ``<dlt source>/<table>``, the keys dagster-dbt gives the dbt sources."""
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,11 +21,14 @@ from dagster import (
 from dagster_dlt import DagsterDltResource, build_dlt_asset_specs
 from dlt.extract.source import DltSource
 
-from ingestion import olist_files
+from ingestion import bcb_sgs, byo_transactions, erp, marketing_api, olist_files
 from ingestion.destination import make_pipeline, make_pipeline_for_definitions
 from orchestration.translators import WarehouseDltTranslator
 from warehouse import database
-from warehouse.paths import landing_url
+from warehouse.paths import ROOT, landing_url
+from warehouse.settings import DatabaseSettings
+
+EXAMPLE_BYO_CONFIG = ROOT / "ingestion" / "examples" / "byo_transactions.example.yml"
 
 # Transient failures (a database restart, an API outage, an object store hiccup): 3 more tries,
 # 10 s, 20 s, 40 s apart (+/- jitter).
@@ -40,33 +44,48 @@ class LoadedSource:
     name: str
     pipeline_name: str
     dataset: str
-    build_source: Callable[[dict[str, Any]], DltSource]
+    # (counts, db): db is None when the assets are declared, the resolved database when they run
+    build_source: Callable[[dict[str, Any], DatabaseSettings | None], DltSource]
     description: str
     run_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-def _tally(counts: dict[str, Any], table: str) -> dict[str, Any]:
+def _summary(pipeline, counts: dict[str, Any], table: str) -> dict[str, Any]:
+    """Rows loaded and rejected for ``table`` in this run (dlt's normalize counts), plus what the
+    source counted itself (files loaded and skipped)."""
+    trace = pipeline.last_trace
+    info = trace.last_normalize_info if trace is not None else None
+    rows = dict(info.row_counts) if info is not None else {}
+    summary: dict[str, Any] = {
+        "rows_loaded": rows.get(table, 0),
+        "rows_rejected": rows.get(f"{table}__rejected", 0),
+    }
     tally = counts.get(table)
-    if tally is None:
-        return {}
-    values = tally if isinstance(tally, dict) else vars(tally)
-    names = {"rows": "rows_loaded", "rejected": "rows_rejected", "files": "files_loaded"}
-    return {names.get(k, k): v for k, v in values.items()}
+    if tally is not None:
+        values = tally if isinstance(tally, dict) else vars(tally)
+        summary.update(
+            {
+                f"{k}_files" if k in ("files", "skipped_files") else k: v
+                for k, v in values.items()
+                if k in ("files", "skipped_files")
+            }
+        )
+    return summary
 
 
-def _with_counts(results: Iterator, counts: dict[str, Any]) -> Iterator:
+def _with_summary(results: Iterator, pipeline, counts: dict[str, Any]) -> Iterator:
     """Add the load summary (rows loaded and rejected, files) to each table's materialization."""
     for result in results:
-        extra = _tally(counts, result.asset_key.path[-1]) if isinstance(result, MaterializeResult) else {}
-        if not extra:
+        if not isinstance(result, MaterializeResult) or result.asset_key is None:
             yield result
             continue
+        extra = _summary(pipeline, counts, result.asset_key.path[-1])
         yield MaterializeResult(asset_key=result.asset_key, metadata={**(result.metadata or {}), **extra})
 
 
 def build_source_assets(source: LoadedSource) -> AssetsDefinition:
     specs = build_dlt_asset_specs(
-        dlt_source=source.build_source({}),
+        dlt_source=source.build_source({}, None),
         dlt_pipeline=make_pipeline_for_definitions(source.pipeline_name, source.dataset),
         dagster_dlt_translator=TRANSLATOR,
     )
@@ -82,16 +101,28 @@ def build_source_assets(source: LoadedSource) -> AssetsDefinition:
     def _load(context: AssetExecutionContext, dlt: DagsterDltResource):
         db = database.ensure()
         counts: dict[str, Any] = {}
+        pipeline = make_pipeline(source.pipeline_name, source.dataset, db)
         results = dlt.run(
             context=context,
-            dlt_source=source.build_source(counts),
-            dlt_pipeline=make_pipeline(source.pipeline_name, source.dataset, db),
+            dlt_source=source.build_source(counts, db),
+            dlt_pipeline=pipeline,
             dagster_dlt_translator=TRANSLATOR,
             **source.run_kwargs,
         )
-        yield from _with_counts(results, counts)
+        yield from _with_summary(results, pipeline, counts)
 
     return _load
+
+
+def _erp_source(counts: dict[str, Any], db: DatabaseSettings | None) -> DltSource:
+    # Tables are reflected when the load runs, so declaring the assets never connects to the ERP.
+    url = erp.resolve_erp_url(db) if db is not None else "postgresql+psycopg2://localhost/erp"
+    return erp.erp(url, counts=counts, defer_reflection=True)
+
+
+def _byo_config() -> byo_transactions.MappingConfig:
+    path = os.environ.get("BYO_TRANSACTIONS_CONFIG") or byo_transactions.EXAMPLE_CONFIG
+    return byo_transactions.resolve_config(path)
 
 
 SOURCES: list[LoadedSource] = [
@@ -99,8 +130,40 @@ SOURCES: list[LoadedSource] = [
         name="olist",
         pipeline_name="olist_files",
         dataset=olist_files.DATASET,
-        build_source=lambda counts: olist_files.olist_files(landing_url=landing_url(), counts=counts),
+        build_source=lambda counts, db: olist_files.olist_files(landing_url=landing_url(), counts=counts),
         description="Order files in the Olist format from the landing folder (LANDING_URL).",
+        run_kwargs={"loader_file_format": "csv"},
+    ),
+    LoadedSource(
+        name="marketing",
+        pipeline_name=marketing_api.PIPELINE_NAME,
+        dataset=marketing_api.DATASET,
+        build_source=lambda counts, db: marketing_api.marketing_source(
+            base_url=os.environ.get("MARKETING_API_URL") or "http://marketing-api.invalid/v1"
+        ),
+        description="Channels, ad spend and leads from the marketing REST API (MARKETING_API_URL).",
+    ),
+    LoadedSource(
+        name="bcb",
+        pipeline_name=bcb_sgs.PIPELINE_NAME,
+        dataset=bcb_sgs.DATASET,
+        build_source=lambda counts, db: bcb_sgs.bcb_sgs(),
+        description="IPCA (433) and Selic (432) from the Banco Central do Brasil SGS API (BCB_SGS_URL).",
+    ),
+    LoadedSource(
+        name="erp",
+        pipeline_name=erp.PIPELINE_NAME,
+        dataset=erp.DATASET,
+        build_source=_erp_source,
+        description="Product unit costs and refunds from the ERP database (ERP_DATABASE_URL).",
+        run_kwargs={"loader_file_format": "csv"},
+    ),
+    LoadedSource(
+        name="byo",
+        pipeline_name=byo_transactions.PIPELINE_NAME,
+        dataset=byo_transactions.DATASET,
+        build_source=lambda counts, db: byo_transactions.byo_transactions(_byo_config(), counts=counts),
+        description="Your own transactions, read by the mapping in BYO_TRANSACTIONS_CONFIG.",
         run_kwargs={"loader_file_format": "csv"},
     ),
 ]
