@@ -364,17 +364,18 @@ def _read_csv_row_by_row(data: bytes, path: str, header: list[str]) -> tuple[pa.
 
 
 def _invalid_timestamp(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    well_formed = pc.match_substring_regex(column, TIMESTAMP_PATTERN)
-    parsed = pc.strptime(
-        pc.utf8_slice_codeunits(column, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True
-    )
+    """True where a value is present but is not a real ``YYYY-MM-DD[ HH:MM:SS]`` timestamp.
+
+    Arrow's strptime rolls impossible dates over (2018-02-30 becomes 2018-03-02), so a value only
+    counts as valid when formatting the parsed timestamp gives the same text back."""
     with_time = pc.strptime(column, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
-    ok = pc.and_(well_formed, pc.or_(pc.is_valid(with_time), pc.and_(pc.is_valid(parsed), _is_date(column))))
-    return pc.and_(pc.is_valid(column), pc.invert(ok))
-
-
-def _is_date(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    return pc.equal(pc.utf8_length(column), 10)
+    date_only = pc.strptime(column, format="%Y-%m-%d", unit="s", error_is_null=True)
+    round_trip = pc.or_(
+        pc.fill_null(pc.equal(pc.strftime(with_time, format="%Y-%m-%d %H:%M:%S"), column), False),
+        pc.fill_null(pc.equal(pc.strftime(date_only, format="%Y-%m-%d"), column), False),
+    )
+    well_formed = pc.and_(pc.match_substring_regex(column, TIMESTAMP_PATTERN), round_trip)
+    return pc.and_(pc.is_valid(column), pc.invert(pc.fill_null(well_formed, False)))
 
 
 def _invalid_number(column: pa.ChunkedArray, integer: bool, non_negative: bool) -> pa.ChunkedArray:

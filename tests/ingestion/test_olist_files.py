@@ -250,3 +250,24 @@ def test_an_s3_landing_folder_loads(tmp_path: Path, pipeline, monkeypatch: pytes
         assert again.rows_loaded == 0
     finally:
         server.stop()
+
+
+def test_impossible_calendar_dates_are_rejected_not_rolled_over() -> None:
+    from ingestion.olist_files import TABLES, validate
+
+    table = pa.table(
+        {
+            "order_id": ["a", "b", "c"],
+            "customer_id": ["x", "x", "x"],
+            "order_status": ["delivered"] * 3,
+            "order_purchase_timestamp": ["2018-02-30 12:00:00", "2018-02-28 24:00:00", "2018-02-28 23:59:59"],
+            **{c: [None] * 3 for c in TABLES["orders"].timestamps[1:]},
+            "_source_row": [2, 3, 4],
+        }
+    )
+    good, rejected = validate(table, TABLES["orders"], "orders.csv")
+    assert good["order_id"].to_pylist() == ["c"]
+    assert [(r["source_row"], r["column_name"]) for r in rejected] == [
+        (2, "order_purchase_timestamp"),
+        (3, "order_purchase_timestamp"),
+    ]
