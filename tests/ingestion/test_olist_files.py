@@ -261,7 +261,7 @@ def test_impossible_calendar_dates_are_rejected_not_rolled_over() -> None:
             "customer_id": ["x", "x", "x"],
             "order_status": ["delivered"] * 3,
             "order_purchase_timestamp": ["2018-02-30 12:00:00", "2018-02-28 24:00:00", "2018-02-28 23:59:59"],
-            **{c: [None] * 3 for c in TABLES["orders"].timestamps[1:]},
+            **{c: pa.array([None] * 3, pa.string()) for c in TABLES["orders"].timestamps[1:]},
             "_source_row": [2, 3, 4],
         }
     )
