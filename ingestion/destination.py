@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import dlt
 
 from warehouse import database
 from warehouse.paths import local_dir
 from warehouse.settings import DatabaseSettings
+
+# dlt settings for the fast path, as defaults the environment can override:
+# - files between extract, normalize and load stay uncompressed: gzip was 90% of normalize's time
+#   (63 s of 1M orders) and the files live only until the load commits;
+# - normalize in two processes (the machine's two cores), each table's files in parallel;
+# - Arrow items carry dlt's load id, so every raw row says which load brought it.
+FAST_PATH_DEFAULTS = {
+    "DATA_WRITER__DISABLE_COMPRESSION": "true",
+    "NORMALIZE__WORKERS": "2",
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
+}
+for _name, _value in FAST_PATH_DEFAULTS.items():
+    os.environ.setdefault(_name, _value)
 
 
 def postgres_destination(db: DatabaseSettings | None = None):

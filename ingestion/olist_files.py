@@ -364,26 +364,40 @@ def _read_csv_row_by_row(data: bytes, path: str, header: list[str]) -> tuple[pa.
 
 
 def _invalid_timestamp(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """True where a value is present but is not a real ``YYYY-MM-DD[ HH:MM:SS]`` timestamp.
+    """True where a value is present but is not a real ``YYYY-MM-DD HH:MM:SS`` (or ``YYYY-MM-DD``).
 
-    Arrow's strptime rolls impossible dates over (2018-02-30 becomes 2018-03-02), so a value only
-    counts as valid when formatting the parsed timestamp gives the same text back."""
-    with_time = pc.strptime(column, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
-    date_only = pc.strptime(column, format="%Y-%m-%d", unit="s", error_is_null=True)
-    round_trip = pc.or_(
-        pc.fill_null(pc.equal(pc.strftime(with_time, format="%Y-%m-%d %H:%M:%S"), column), False),
-        pc.fill_null(pc.equal(pc.strftime(date_only, format="%Y-%m-%d"), column), False),
+    A value is valid when the timestamp parsed from it prints back as the same text: that rejects
+    other layouts and impossible dates alike (2018-02-30 must not become 2018-03-02). The fast path
+    is Arrow's strict ISO cast of the whole column; only a column with a bad value takes strptime."""
+    try:
+        parsed = pc.cast(column, pa.timestamp("s"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        parsed = pc.strptime(column, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
+        date_only = pc.strptime(column, format="%Y-%m-%d", unit="s", error_is_null=True)
+        parsed = pc.coalesce(parsed, date_only)
+    printed = pc.cast(parsed, pa.string())
+    same = pc.equal(printed, column)
+    same_date = pc.and_(
+        pc.equal(pc.utf8_length(column), 10), pc.equal(pc.utf8_slice_codeunits(printed, 0, 10), column)
     )
-    well_formed = pc.and_(pc.match_substring_regex(column, TIMESTAMP_PATTERN), round_trip)
-    return pc.and_(pc.is_valid(column), pc.invert(pc.fill_null(well_formed, False)))
+    valid = pc.fill_null(pc.or_(same, same_date), False)
+    return pc.and_(pc.is_valid(column), pc.invert(valid))
 
 
 def _invalid_number(column: pa.ChunkedArray, integer: bool, non_negative: bool) -> pa.ChunkedArray:
-    pattern = r"^-?\d+$" if integer else NUMBER_PATTERN
-    bad = pc.invert(pc.match_substring_regex(column, pattern))
+    """True where a value is present but is not a number (an integer, for counts), or is negative
+    where it must not be. Fast path: a cast of the whole column; the regex only when that fails."""
+    try:
+        values = pc.cast(column, pa.int64() if integer else pa.float64())
+        bad = pc.invert(pc.is_finite(values)) if not integer else pc.is_null(values)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        values = None
+        pattern = r"^-?\d+$" if integer else NUMBER_PATTERN
+        bad = pc.invert(pc.match_substring_regex(column, pattern))
     if non_negative:
-        bad = pc.or_(bad, pc.starts_with(column, "-"))
-    return pc.and_(pc.is_valid(column), bad)
+        negative = pc.less(values, 0) if values is not None else pc.starts_with(column, "-")
+        bad = pc.or_(bad, negative)
+    return pc.and_(pc.is_valid(column), pc.fill_null(bad, True))
 
 
 def validate(table: pa.Table, spec: TableSpec, path: str) -> tuple[pa.Table, list[dict]]:

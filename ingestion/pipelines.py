@@ -5,7 +5,6 @@ Runnable without Dagster: ``python -m ingestion olist`` loads the landing folder
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import asdict, dataclass, field
 
 import dlt
@@ -18,8 +17,6 @@ from warehouse.settings import DatabaseSettings
 
 log = logging.getLogger(__name__)
 
-# Arrow tables get dlt's load id, so every raw row says which load brought it.
-os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
 
 
 @dataclass
