@@ -30,7 +30,9 @@ def postgres_destination(db: DatabaseSettings | None = None):
     if not db.password:
         # dlt insists on a password; servers that trust local connections (the embedded one) ignore it.
         db = dataclasses.replace(db, password="unused-by-trust-auth")
-    return dlt.destinations.postgres(credentials=db.url())
+    # No primary-key indexes on raw tables: COPY into an indexed table was twice as slow, and the
+    # merges of later loads (a few % of the rows) do a hash join on the key just as well.
+    return dlt.destinations.postgres(credentials=db.url(), create_indexes=False)
 
 
 def pipelines_dir() -> str:

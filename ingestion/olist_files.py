@@ -21,8 +21,10 @@ import json
 import logging
 import os
 import posixpath
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dlt
 import fsspec
@@ -458,22 +460,26 @@ class TableCounts:
     skipped_files: int = 0
 
 
-def _table_resource(landing_url: str, spec: TableSpec, counts: dict[str, TableCounts]):
+def _table_resource(landing_url: str, spec: TableSpec, counts: dict[str, TableCounts], first_load: bool):
+    """One Olist table. ``first_load``: the raw table is empty, so rows are appended by COPY alone;
+    otherwise merge tables go through dlt's staging table and merge on their primary key."""
     rejected_table = f"{spec.table}__rejected"
     rejected_hints = dlt.mark.make_hints(
         table_name=rejected_table, write_disposition="append", columns=REJECTED_COLUMNS, primary_key=[]
     )
+    merges = bool(spec.primary_key) and spec.write_disposition == "merge"
 
     @dlt.resource(
         name=spec.table,
-        write_disposition=spec.write_disposition if spec.primary_key else "append",
+        write_disposition="merge" if merges and not first_load else "append",
         primary_key=list(spec.primary_key) or None,
     )
-    def table_rows() -> Iterator[pa.Table]:
+    def table_rows() -> Iterator[object]:
         state = dlt.current.resource_state()
         loaded: dict[str, str] = state.setdefault("loaded_files", {})
         tally = counts.setdefault(spec.table, TableCounts())
         fs, _ = filesystem(landing_url)
+        accepted: list[pa.Table] = []
         for path, fingerprint in find_files(landing_url, spec):
             if loaded.get(path) == fingerprint:
                 tally.skipped_files += 1
@@ -492,19 +498,62 @@ def _table_resource(landing_url: str, spec: TableSpec, counts: dict[str, TableCo
                     )
                 table, invalid = validate(table, spec, path)
                 rejected += invalid
-                table = table.append_column("_source_file", pa.array([path] * table.num_rows, pa.string()))
-                table = _keys_not_nullable(table, spec)
                 tally.rows += table.num_rows
                 if table.num_rows:
-                    yield table
+                    accepted.append(
+                        table.append_column("_source_file", pa.repeat(pa.scalar(path), table.num_rows))
+                    )
             if rejected:
                 tally.rejected += len(rejected)
                 log.warning("%s: %d row(s) rejected into %s", path, len(rejected), rejected_table)
                 yield dlt.mark.with_hints(rejected, rejected_hints, create_table_variant=True)
             tally.files += 1
             loaded[path] = fingerprint
+        if accepted:
+            yield _as_csv_import(accepted, spec)
 
     return table_rows
+
+
+def _as_csv_import(tables: list[pa.Table], spec: TableSpec):
+    """The accepted rows of this load as one CSV file that dlt imports as it is and loads with COPY:
+    no parquet round trip through extract and normalize. Rows are deduplicated on the primary key
+    (the last file, then the last row, wins), and carry dlt's load id like every raw row."""
+    table = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+    if spec.primary_key:
+        table = _last_row_per_key(table, spec.primary_key)
+    load_id = dlt.current.load_package_state()["load_id"]
+    table = _keys_not_nullable(
+        table.append_column("_dlt_load_id", pa.repeat(pa.scalar(load_id), table.num_rows)), spec
+    )
+    folder = import_dir() / load_id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{spec.table}.csv"
+    pacsv.write_csv(table, path, pacsv.WriteOptions(include_header=True, quoting_style="needed"))
+    return dlt.mark.with_file_import(
+        str(path), "csv", items_count=table.num_rows, hints=table.schema.empty_table()
+    )
+
+
+def _last_row_per_key(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
+    """The last row of each primary key, in file and row order (a later batch carries the newer state)."""
+    indexed = table.append_column("__position", pa.array(range(table.num_rows), pa.int64()))
+    last = indexed.group_by(list(keys), use_threads=False).aggregate([("__position", "max")])
+    if last.num_rows == table.num_rows:
+        return table
+    positions = pc.sort_indices(last["__position_max"])
+    return table.take(pc.take(last["__position_max"], positions))
+
+
+def import_dir() -> Path:
+    """Where the CSV files handed to dlt are written; each load's folder is removed after the load."""
+    from warehouse.paths import local_dir
+
+    return local_dir() / "dlt" / "imports"
+
+
+def clean_imports() -> None:
+    shutil.rmtree(import_dir(), ignore_errors=True)
 
 
 def _keys_not_nullable(table: pa.Table, spec: TableSpec) -> pa.Table:
@@ -532,11 +581,34 @@ def _printable(text: str) -> str:
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0)
 def olist_files(
-    landing_url: str, counts: dict[str, TableCounts] | None = None, tables: list[str] | None = None
+    landing_url: str,
+    counts: dict[str, TableCounts] | None = None,
+    tables: list[str] | None = None,
+    loaded_tables: set[str] | None = None,
 ):
     """The nine Olist tables from ``landing_url``. ``counts`` (if given) receives files, rows loaded
-    and rows rejected per table for the load summary."""
+    and rows rejected per table for the load summary. ``loaded_tables`` names the raw tables that
+    already hold rows (see :func:`tables_with_rows`); the others are first loads, appended without
+    a merge. None means all of them are treated as loaded (always merge)."""
     counts = {} if counts is None else counts
     for spec in TABLES.values():
         if tables is None or spec.table in tables:
-            yield _table_resource(landing_url, spec, counts)
+            first_load = loaded_tables is not None and spec.table not in loaded_tables
+            yield _table_resource(landing_url, spec, counts, first_load)
+
+
+def tables_with_rows(db, dataset: str = DATASET) -> set[str]:
+    """The tables of ``dataset`` that hold at least one row."""
+    from warehouse import database
+
+    names = [
+        row[0]
+        for row in database.query(
+            "select table_name from information_schema.tables where table_schema = %s", (dataset,), db
+        )
+    ]
+    return {
+        name
+        for name in names
+        if database.query(f'select exists (select 1 from "{dataset}"."{name}")', None, db)[0][0]
+    }

@@ -18,7 +18,6 @@ from warehouse.settings import DatabaseSettings
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class LoadSummary:
     source: str
@@ -51,7 +50,12 @@ def load_olist_files(
     url = landing_url or default_landing_url()
     counts: dict[str, olist_files.TableCounts] = {}
     pipeline = pipeline or olist_pipeline(db)
-    info = pipeline.run(olist_files.olist_files(url, counts=counts, tables=tables), loader_file_format="csv")
+    loaded = olist_files.tables_with_rows(db, pipeline.dataset_name)
+    source = olist_files.olist_files(url, counts=counts, tables=tables, loaded_tables=loaded)
+    try:
+        info = pipeline.run(source, loader_file_format="csv")
+    finally:
+        olist_files.clean_imports()
     summary = LoadSummary(
         source="olist",
         dataset=olist_files.DATASET,

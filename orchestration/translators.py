@@ -41,7 +41,9 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
 
     def __init__(self) -> None:
         super().__init__(
-            settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_duplicate_source_asset_keys=True)
+            settings=DagsterDbtTranslatorSettings(
+                enable_asset_checks=True, enable_duplicate_source_asset_keys=True
+            )
         )
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> AssetSpec:
@@ -50,7 +52,9 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
         if props["resource_type"] == "source":
             # A quarantine table `<table>__rejected` is written by the same load as `<table>`.
             table = props["name"].removesuffix(REJECTED_SUFFIX)
-            return spec.replace_attributes(key=raw_asset_key(props["source_name"], table), group_name=RAW_GROUP)
+            return spec.replace_attributes(
+                key=raw_asset_key(props["source_name"], table), group_name=RAW_GROUP
+            )
         fqn = props.get("fqn", [])
         layer = fqn[1] if len(fqn) > 2 else None
         if props["resource_type"] == "seed":

@@ -109,7 +109,10 @@ def build_source_assets(source: LoadedSource) -> AssetsDefinition:
             dagster_dlt_translator=TRANSLATOR,
             **source.run_kwargs,
         )
-        yield from _with_summary(results, pipeline, counts)
+        try:
+            yield from _with_summary(results, pipeline, counts)
+        finally:
+            olist_files.clean_imports()
 
     return _load
 
@@ -130,7 +133,11 @@ SOURCES: list[LoadedSource] = [
         name="olist",
         pipeline_name="olist_files",
         dataset=olist_files.DATASET,
-        build_source=lambda counts, db: olist_files.olist_files(landing_url=landing_url(), counts=counts),
+        build_source=lambda counts, db: olist_files.olist_files(
+            landing_url=landing_url(),
+            counts=counts,
+            loaded_tables=olist_files.tables_with_rows(db) if db is not None else None,
+        ),
         description="Order files in the Olist format from the landing folder (LANDING_URL).",
         run_kwargs={"loader_file_format": "csv"},
     ),
