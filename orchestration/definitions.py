@@ -16,6 +16,7 @@ from orchestration.automation import (
     landing_files_sensor,
     mart_freshness,
 )
+from orchestration.checks import quality_gates
 from orchestration.dbt_project import dbt_executable, dbt_project
 
 MART_KEYS = sorted((key for key in warehouse_dbt_assets.keys if key.path[0] == "marts"), key=str)
@@ -23,7 +24,7 @@ freshness_checks, freshness_sensor = mart_freshness(MART_KEYS)
 
 defs = Definitions(
     assets=[*ingestion_assets, warehouse_dbt_assets],
-    asset_checks=[*freshness_checks],
+    asset_checks=[*quality_gates, *freshness_checks],
     jobs=[all_assets_job, landing_files_job],
     schedules=[daily_refresh],
     sensors=[landing_files_sensor, alert_on_run_failure, freshness_sensor],
