@@ -1,25 +1,29 @@
+{{ config(materialized='table') }}
+{#- A table, not a view: several models and tests read it, and at a million orders re-running
+    its deduplication for each of them costs more than storing it once (DECISIONLOG.md). -#}
+
 with source as (
     select * from {{ source('olist', 'customers') }}
 ),
 
 deduplicated as (
-    select
-        *,
-        row_number() over (partition by customer_id order by _dlt_load_id desc) as _row_number
+    select distinct on (lower(btrim(customer_id)))
+        *
     from source
-    where customer_id is not null and customer_id <> ''
+    where nullif(btrim(customer_id), '') is not null
+    order by lower(btrim(customer_id)), _dlt_load_id desc, _source_row desc
 ),
 
 final as (
     select
-        customer_id,
-        customer_unique_id,
-        -- Zip prefixes are text with leading zeros, never numbers.
-        lpad(customer_zip_code_prefix, 5, '0') as customer_zip_code_prefix,
-        customer_city,
-        upper(customer_state) as customer_state
+        lower(btrim(customer_id)) as customer_id,
+        lower(btrim(customer_unique_id)) as customer_unique_id,
+        {{ zip_code_prefix('customer_zip_code_prefix') }} as customer_zip_code_prefix,
+        nullif(btrim(customer_city), '') as customer_city,
+        upper(btrim(customer_state)) as customer_state,
+        _dlt_load_id,
+        {{ dlt_loaded_at() }} as _loaded_at
     from deduplicated
-    where _row_number = 1
 )
 
 select * from final

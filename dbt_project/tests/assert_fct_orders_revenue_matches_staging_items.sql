@@ -1,0 +1,27 @@
+-- Revenue in fct_orders equals the item prices plus freight in staging, order by order.
+-- Fails with every order whose revenue differs (orders without items must show 0).
+with items as (
+    select
+        order_id,
+        sum(price) as items_revenue,
+        sum(freight_value) as freight_revenue
+    from {{ ref('stg_olist__order_items') }}
+    group by order_id
+),
+
+compared as (
+    select
+        fct_orders.order_id,
+        fct_orders.gross_revenue,
+        coalesce(items.items_revenue, 0) + coalesce(items.freight_revenue, 0) as staging_revenue,
+        fct_orders.items_revenue,
+        coalesce(items.items_revenue, 0) as staging_items_revenue
+    from {{ ref('fct_orders') }} as fct_orders
+    left join items
+        on fct_orders.order_id = items.order_id
+)
+
+select *
+from compared
+where gross_revenue <> staging_revenue
+    or items_revenue <> staging_items_revenue
