@@ -62,6 +62,7 @@ def test_make_run_twice_on_the_embedded_database(tmp_path: Path) -> None:
         _run_pipeline(_env(local))
         assert _counts(db) == counts, "a second run changed the row counts"
         assert (ROOT / "dbt_project" / "target" / "catalog.json").exists()
+        _a_bad_file_stops_the_models_and_the_marts_keep_the_last_good_data(local, db, counts)
     finally:
         database.stop_embedded(local / "pgdata")
 
@@ -87,3 +88,34 @@ def test_make_run_on_a_server_given_by_environment_variables(tmp_path: Path) -> 
         assert not (local / "pgdata").exists(), "an embedded server was started although one was configured"
     finally:
         database.stop_embedded(tmp_path / "their-postgres")
+
+
+def _a_bad_file_stops_the_models_and_the_marts_keep_the_last_good_data(
+    local: Path, db: DatabaseSettings, counts: dict[str, int]
+) -> None:
+    """A file whose rows read fine but break a rule of the gate (an order status outside Olist's
+    set): the load takes it, the gate fails, the dbt models do not run, the marts stay as they were."""
+    customer_id = database.query("select customer_id from raw_olist.customers limit 1", None, db)[0][0]
+    bad = local / "sandbox" / "landing" / "batch_9999"
+    bad.mkdir(parents=True)
+    (bad / "olist_orders_dataset.csv").write_text(
+        '"order_id","customer_id","order_status","order_purchase_timestamp","order_approved_at",'
+        '"order_delivered_carrier_date","order_delivered_customer_date","order_estimated_delivery_date"\n'
+        f'"ffffffffffffffffffffffffffffffff","{customer_id}","entregue","2018-10-01 10:00:00","","","",""\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "warehouse", "run"],
+        cwd=ROOT,
+        env=_env(local),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "gate_olist" in result.stdout and "order_status" in result.stdout + result.stderr
+    assert database.query(
+        "select count(*) from raw_olist.orders where order_status = 'entregue'", None, db
+    ) == [(1,)]
+    assert database.query("select count(*) from marts.fct_orders", None, db) == [
+        (counts["marts.fct_orders"],)
+    ]
