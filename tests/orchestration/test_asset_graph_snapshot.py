@@ -59,7 +59,11 @@ def test_every_raw_table_has_a_blocking_quality_gate() -> None:
     from quality.tables import RAW_TABLES
 
     graph = defs.resolve_asset_graph()
-    gates = {key.asset_key.to_user_string() for key in graph.asset_check_keys if key.name == "great_expectations_gate"}
+    gates = {
+        key.asset_key.to_user_string()
+        for key in graph.asset_check_keys
+        if key.name == "great_expectations_gate"
+    }
     raw = {f"{name.split('.')[0].removeprefix('raw_')}/{name.split('.')[1]}" for name in RAW_TABLES}
     assert gates == raw
     dlt_assets = {
