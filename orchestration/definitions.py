@@ -6,6 +6,7 @@ from dagster import Definitions
 from dagster_dbt import DbtCliResource
 from dagster_dlt import DagsterDltResource
 
+from orchestration.assets.clv import clv_assets
 from orchestration.assets.dbt import warehouse_dbt_assets
 from orchestration.assets.ingestion import ingestion_assets
 from orchestration.automation import (
@@ -23,7 +24,7 @@ MART_KEYS = sorted((key for key in warehouse_dbt_assets.keys if key.path[0] == "
 freshness_checks, freshness_sensor = mart_freshness(MART_KEYS)
 
 defs = Definitions(
-    assets=[*ingestion_assets, warehouse_dbt_assets],
+    assets=[*ingestion_assets, warehouse_dbt_assets, *clv_assets],
     asset_checks=[*quality_gates, *freshness_checks],
     jobs=[all_assets_job, landing_files_job],
     schedules=[daily_refresh],

@@ -16,6 +16,8 @@ from dagster_dlt.translator import DltResourceTranslatorData
 
 RAW_GROUP = "raw"
 REJECTED_SUFFIX = "__rejected"
+# dbt sources not loaded by dlt: the tables the Python CLV asset writes (orchestration/assets/clv.py).
+SOURCE_GROUPS = {"clv": "clv"}
 
 
 def raw_asset_key(source_name: str, table_name: str) -> AssetKey:
@@ -53,7 +55,8 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
             # A quarantine table `<table>__rejected` is written by the same load as `<table>`.
             table = props["name"].removesuffix(REJECTED_SUFFIX)
             return spec.replace_attributes(
-                key=raw_asset_key(props["source_name"], table), group_name=RAW_GROUP
+                key=raw_asset_key(props["source_name"], table),
+                group_name=SOURCE_GROUPS.get(props["source_name"], RAW_GROUP),
             )
         fqn = props.get("fqn", [])
         layer = fqn[1] if len(fqn) > 2 else None

@@ -8,6 +8,7 @@ import pytest
 from dagster import AssetKey
 
 from orchestration.dbt_project import ensure_manifest
+from orchestration.translators import SOURCE_GROUPS
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,8 @@ def test_every_dbt_source_is_materialized_by_a_dlt_asset(graph) -> None:
     sources = _dbt_sources()
     assert sources, "the dbt project declares no sources"
     for source_name, table in sources:
+        if source_name in SOURCE_GROUPS:
+            continue  # tables written by a Python asset (the CLV step), not loaded by dlt
         # quarantine tables are written by the same load as the table they belong to
         key = AssetKey([source_name, table.removesuffix("__rejected")])
         assert graph.has(key), f"dbt source {source_name}.{table} has no asset"
