@@ -29,6 +29,11 @@ def _source_of(schema: str) -> str:
     return schema.removeprefix("raw_")
 
 
+def _table_of(gate) -> str:
+    """The raw table a gate result is about (its suite is named ``<schema>.<table>``)."""
+    return gate.suite.split(".", 1)[1]
+
+
 def _tables_by_schema() -> dict[str, list[str]]:
     grouped: dict[str, list[str]] = {}
     for name in RAW_TABLES:
@@ -55,7 +60,7 @@ def _result(schema: str, gate) -> AssetCheckResult:
             )
         )
     return AssetCheckResult(
-        asset_key=raw_asset_key(_source_of(schema), gate.table),
+        asset_key=raw_asset_key(_source_of(schema), _table_of(gate)),
         check_name=CHECK_NAME,
         passed=gate.success,
         severity=AssetCheckSeverity.ERROR,
@@ -83,7 +88,7 @@ def build_gate(schema: str, tables: Iterable[str]) -> AssetChecksDefinition:
         db = database.ensure()
         selected = {key.asset_key.path[-1] for key in context.selected_asset_check_keys}
         for gate in validate_schema(db, schema, skip_missing=False):
-            if gate.table in selected:
+            if _table_of(gate) in selected:
                 if not gate.success:
                     context.log.error(gate.describe())
                 yield _result(schema, gate)
