@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 WH := $(BIN)/python -m warehouse
 SCALE ?= 1000000
 
-.PHONY: help install run test dagster docs psql db-stop lint clean lock generate bench-ingest
+.PHONY: help install run test dagster docs psql db-stop lint clean lock generate bench bench-ingest
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,6 +53,9 @@ lint: $(STAMP) ## ruff on the Python, sqlfluff on the dbt models
 
 generate: $(STAMP) ## Write the sandbox's source data (ORDERS=<n> orders, default about Olist's 100k)
 	$(BIN)/python -m sandbox.generate $(if $(ORDERS),--orders $(ORDERS),)
+
+bench: $(STAMP) ## The whole pipeline at scale (SCALE=<orders>, default 1M): stages, Dagster full and incremental runs, queries
+	$(BIN)/python -m warehouse.bench --orders $(SCALE)
 
 bench-ingest: $(STAMP) ## Time the file ingestion against plain COPY of the same files (SCALE=<orders>, default 1M)
 	$(WH) exec -- $(BIN)/python -m ingestion.bench --orders $(SCALE)

