@@ -1,4 +1,4 @@
-"""Shared maximum-likelihood machinery: L-BFGS-B on log-parameters and Hessian-based standard errors."""
+"""Shared maximum-likelihood machinery: distinct rows as weights, L-BFGS-B on log-parameters, std errors."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import optimize
 
-# (log-parameters) -> (per-person log-likelihood, per-person gradient w.r.t. the log-parameters)
+# (log-parameters) -> (per-row log-likelihood, per-row gradient w.r.t. the log-parameters)
 TermsFunction = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+# (log-parameters) -> (total weighted log-likelihood, its gradient w.r.t. the log-parameters)
+TotalFunction = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -22,23 +25,71 @@ class MLEResult:
     std_errors: np.ndarray
 
 
-def maximise(
-    terms: TermsFunction, weights: np.ndarray, start: np.ndarray, max_iterations: int = 2000
-) -> MLEResult:
-    """Maximise sum(weights * log-likelihood) over positive parameters, optimising their logarithms.
+def dot(a: np.ndarray, b: np.ndarray) -> float:
+    """sum(a * b) of two vectors without BLAS.
 
-    The objective is the weighted *mean* negative log-likelihood, so that tolerances do not depend on the
-    number of people; the analytic gradient is used.
+    OpenBLAS threads its dot product (and matmul) for long vectors; on a busy machine its spinning threads
+    cost 10-50x the work itself, and the likelihoods take dozens of these per evaluation.
     """
-    total_weight = float(weights.sum())
+    return float(np.einsum("i,i->", a, b))
+
+
+def distinct_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The distinct rows of equal-length 1-D columns and, for each row, the index of its distinct row.
+
+    Hash-based (``pandas.factorize`` per column, then on the combined integer codes): linear time, no sort
+    of the rows; distinct rows come in order of first appearance. NaN equals NaN here.
+    """
+    n = columns[0].size
+    codes, size = np.zeros(n, dtype=np.int64), 1
+    for column in columns:
+        column_codes, uniques = pd.factorize(column, use_na_sentinel=False)
+        if size * len(uniques) >= 2**62:  # renumber the combinations seen so far (at most n) first
+            codes, seen = pd.factorize(codes)
+            size = len(seen)
+        codes = codes * len(uniques) + column_codes
+        size *= len(uniques)
+    codes, _ = pd.factorize(codes)
+    count = int(codes.max()) + 1 if n else 0
+    representative = np.empty(count, dtype=np.int64)
+    representative[codes] = np.arange(n)  # any row of a group will do: they are equal
+    return [column[representative] for column in columns], codes
+
+
+def compress(*columns: np.ndarray, weights: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Collapse identical rows, adding their weights: the same likelihood on (usually far) fewer rows."""
+    distinct, codes = distinct_rows(*columns)
+    summed = np.bincount(codes, weights=weights, minlength=distinct[0].size) if codes.size else weights
+    return distinct, summed
+
+
+def weighted(terms: TermsFunction, weights: np.ndarray) -> TotalFunction:
+    """The total weighted log-likelihood and gradient of a per-row likelihood (the reference, per person)."""
+
+    def total(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+        ll, grad = terms(log_params)
+        return dot(weights, ll), np.einsum("i,ij->j", weights, grad)
+
+    return total
+
+
+def maximise(
+    total: TotalFunction, total_weight: float, start: np.ndarray, max_iterations: int = 2000
+) -> MLEResult:
+    """Maximise a total log-likelihood over positive parameters, optimising their logarithms.
+
+    ``total`` returns the weighted log-likelihood and its analytic gradient w.r.t. the log-parameters. The
+    objective is the weighted *mean* negative log-likelihood (``total_weight`` is the sum of the weights), so
+    that tolerances do not depend on the number of people.
+    """
     k = start.size
 
     def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-        ll, grad = terms(log_params)
-        value = -float(weights @ ll) / total_weight
+        ll, grad = total(log_params)
+        value = -ll / total_weight
         if not np.isfinite(value):
             return np.inf, np.zeros(k)
-        return value, -(weights @ grad) / total_weight
+        return value, -np.asarray(grad) / total_weight
 
     result = optimize.minimize(
         objective,
@@ -52,8 +103,8 @@ def maximise(
 
     def total_gradient(theta: np.ndarray) -> np.ndarray:
         # Gradient of the total negative log-likelihood w.r.t. the natural parameters.
-        _, grad = terms(np.log(theta))
-        return -(weights @ grad) / theta
+        _, grad = total(np.log(theta))
+        return -np.asarray(grad) / theta
 
     return MLEResult(
         params=natural,

@@ -7,7 +7,8 @@ with probability p ~ Beta(a, b). From a person's frequency x, recency t_x and ag
 * the likelihood, eq. (6), evaluated in log-space (gammaln/betaln/logsumexp), and its ML fit
   (:func:`fit_bgnbd`);
 * the conditional expected number of purchases in the next t periods, eq. (10)
-  (:func:`conditional_expected_purchases`);
+  (:func:`conditional_expected_purchases`), the product of P(alive) and the expected purchases of a person
+  still alive, which depend on (t, x, T) only (:func:`expected_purchases_if_alive`);
 * P(alive | x, t_x, T), from Fader, Hardie & Lee (2008), "Computing P(alive) using the BG/NBD model"
   (:func:`probability_alive`);
 * the expected number of purchases in (0, t] of a new customer, eq. (9)
@@ -36,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from scipy import special
 
-from clv._mle import maximise
+from clv._mle import TotalFunction, compress, distinct_rows, dot, maximise
 
 ArrayLike = np.ndarray | float | int | list
 
@@ -128,12 +129,82 @@ def log_likelihood(params: BGNBDParams, frequency: ArrayLike, recency: ArrayLike
     return ll
 
 
-def _compress(*columns: np.ndarray, weights: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """Collapse identical rows, adding their weights (fits on 100k people touch far fewer distinct rows)."""
-    stacked = np.column_stack(columns)
-    unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
-    summed = np.bincount(inverse.ravel(), weights=weights, minlength=unique.shape[0])
-    return [unique[:, i] for i in range(unique.shape[1])], summed
+def _softplus_and_expit(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ln(1 + e^d) and 1 / (1 + e^-d), from one exponential (no overflow for any d)."""
+    e = np.exp(-np.abs(d))
+    softplus = np.maximum(d, 0.0) + np.log1p(e)
+    inverse = 1.0 / (1.0 + e)
+    return softplus, np.where(d >= 0.0, inverse, e * inverse)
+
+
+def _total_log_likelihood(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray) -> TotalFunction:
+    """The weighted total of eq. (6) and its gradient w.r.t. the log-parameters, for the optimiser.
+
+    The same sum as ``w @ _log_likelihood_terms(...)[0]``, arranged so that the special functions run once
+    per distinct x (a few dozen values) and the logarithms once per distinct T and t_x (a few hundred days)
+    instead of once per row:
+
+        ln L = [ln Gamma(r+x) - ln Gamma(r) + ln B(a, b+x) - ln B(a, b)] + r ln alpha - (r+x) ln(alpha+T)
+               + [x>0] ln(1 + e^d),   d = ln B(a+1, b+x-1) - ln B(a, b+x) + (r+x) ln((alpha+T)/(alpha+t_x)),
+
+    where 1 / (1 + e^-d), the weight of the (alpha+t_x) term, is the posterior probability of having dropped
+    out. Rows with x = 0 depend on T alone; only the repeat buyers' rows need per-row work.
+    """
+    total_weight = float(w.sum())
+    zero = x == 0
+    rep = ~zero
+    x1, w1 = x[rep], w[rep]
+    rep_weight = float(w1.sum())
+    ux, ix = np.unique(x1, return_inverse=True)
+    wx = np.bincount(ix, weights=w1, minlength=ux.size)  # weight per distinct repeat frequency
+    # Per distinct T (every row, for the (alpha+T) terms) and per distinct t_x (repeat buyers).
+    uT, iT = np.unique(T, return_inverse=True)
+    w_T = np.bincount(iT, weights=w, minlength=uT.size)
+    wx_T = np.bincount(iT, weights=w * x, minlength=uT.size)
+    iT1 = iT[rep]
+    utx, itx = np.unique(t_x[rep], return_inverse=True)
+
+    def total(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+        r, alpha, a, b = np.exp(log_params)
+        log_alpha = np.log(alpha)
+        # Per distinct x >= 1, and the shared constants.
+        psi_r, psi_a, psi_b, psi_ab = special.digamma([r, a, b, a + b])
+        beta_ab = special.betaln(a, b)
+        gamma_x = special.gammaln(r + ux) - special.gammaln(r)
+        beta2 = special.betaln(a, b + ux) - beta_ab
+        d_const = special.betaln(a + 1.0, b + ux - 1.0) - beta2 - beta_ab
+        psi_abx = special.digamma(a + b + ux)
+        log_T, inv_T = np.log(alpha + uT), 1.0 / (alpha + uT)
+        log_tx, inv_tx = np.log(alpha + utx), 1.0 / (alpha + utx)
+        # Every row: r ln alpha - (r+x) ln(alpha+T), plus the x terms.
+        sum_log_T = dot(w_T, log_T)
+        ll = total_weight * r * log_alpha - r * sum_log_T - dot(wx_T, log_T) + dot(wx, gamma_x + beta2)
+        d_r = dot(wx, special.digamma(r + ux) - psi_r) + total_weight * log_alpha - sum_log_T
+        d_alpha = total_weight * r / alpha - r * dot(w_T, inv_T) - dot(wx_T, inv_T)
+        # Repeat buyers: + ln(1 + e^d).
+        gap = log_T[iT1] - log_tx[itx]
+        r_x = r + x1
+        d = d_const[ix] + r_x * gap
+        softplus, dead = _softplus_and_expit(d)
+        w_dead = w1 * dead
+        ll += dot(w1, softplus)
+        d_r += dot(w_dead, gap)
+        d_alpha -= dot(w_dead, r_x * (inv_tx[itx] - inv_T[iT1]))
+        dead_x = np.bincount(ix, weights=w_dead, minlength=ux.size)
+        alive_x = wx - dead_x
+        d_a = (
+            dot(alive_x, psi_a - psi_abx)
+            + dot(dead_x, special.digamma(a + 1.0) - psi_abx)
+            - rep_weight * (psi_a - psi_ab)
+        )
+        d_b = (
+            dot(alive_x, special.digamma(b + ux) - psi_abx)
+            + dot(dead_x, special.digamma(b + ux - 1.0) - psi_abx)
+            - rep_weight * (psi_b - psi_ab)
+        )
+        return float(ll), np.array([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
+
+    return total
 
 
 def fit_bgnbd(
@@ -147,8 +218,10 @@ def fit_bgnbd(
 ) -> BGNBDFit:
     """Fit (r, alpha, a, b) by maximum likelihood (eq. 6) with L-BFGS-B on the log-parameters.
 
-    The analytic gradient is used and identical (x, t_x, T) rows are collapsed into weights. ``weights`` gives
-    each row a multiplicity (e.g. for an already aggregated summary).
+    Identical (x, t_x, T) rows are collapsed into weights first (every one-time buyer of the same age is one
+    row), and the analytic gradient is used. ``weights`` gives each row a multiplicity (e.g. for an already
+    aggregated summary); ``initial`` is the starting point (default: r = a = b = 1 and alpha from the mean
+    purchase rate).
     """
     x, t_x, age = _as_arrays(frequency, recency, T)
     x, t_x, age = x.ravel(), t_x.ravel(), age.ravel()
@@ -161,20 +234,15 @@ def fit_bgnbd(
         if weights is None
         else np.broadcast_to(np.asarray(weights, dtype=np.float64), x.shape)
     )
-    (x, t_x, age), w = _compress(x, t_x, age, weights=w)
+    (x, t_x, age), w = compress(x, t_x, age, weights=w)
+    total = float(w.sum())
 
     if initial is None:
-        total = float(w.sum())
-        rate = max(float(w @ x) / total, 0.1) / max(float(w @ age) / total, 1e-9)
+        rate = max(dot(w, x) / total, 0.1) / max(dot(w, age) / total, 1e-9)
         start = np.log([1.0, 1.0 / rate, 1.0, 1.0])
     else:
         start = np.log(initial.as_array())
-    result = maximise(
-        lambda log_params: _log_likelihood_terms(log_params, x, t_x, age, with_gradient=True),
-        w,
-        start,
-        max_iterations,
-    )
+    result = maximise(_total_log_likelihood(x, t_x, age, w), total, start, max_iterations)
     return BGNBDFit(
         params=BGNBDParams(*result.params.tolist()),
         log_likelihood=result.log_likelihood,
@@ -277,6 +345,27 @@ def _bracket(params: BGNBDParams, t: np.ndarray, x: np.ndarray, T: np.ndarray) -
     return (1 - weight) * lo + weight * hi
 
 
+def expected_purchases_if_alive(
+    params: BGNBDParams, t: ArrayLike, frequency: ArrayLike, T: ArrayLike
+) -> np.ndarray:
+    """E[Y(t) | alive, x, T]: the bracketed factor of eq. (10), i.e. eq. (10) divided by P(alive).
+
+        (a+b+x-1)/(a-1) [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; t/(alpha+T+t))]
+
+    It depends on (t, x, T) only, not on recency: the special functions are evaluated once per distinct
+    (t, x, T) (a few thousand for a whole customer base) and broadcast back. Finite and >= 0.
+    """
+    t_arr, x, age = _as_arrays(t, frequency, T)
+    shape = x.shape
+    t_arr, x, age = (v.ravel() for v in (t_arr, x, age))
+    if np.any(t_arr < 0):
+        raise ValueError("t must be non-negative")
+    (t_u, x_u, age_u), rows = distinct_rows(t_arr, x, age)
+    bracket = np.clip(_bracket(params, t_u, x_u, age_u), 0.0, None)
+    bracket[t_u == 0] = 0.0
+    return bracket[rows].reshape(shape)
+
+
 def conditional_expected_purchases(
     params: BGNBDParams, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
 ) -> np.ndarray:
@@ -285,18 +374,12 @@ def conditional_expected_purchases(
         E = (a+b+x-1)/(a-1) [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; t/(alpha+T+t))]
             / (1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x))
 
-    ``t`` broadcasts against the person arrays (a scalar horizon, or one per person). Finite and >= 0.
+    that is :func:`expected_purchases_if_alive` times :func:`probability_alive`. ``t`` broadcasts against the
+    person arrays (a scalar horizon, or one per person). Finite and >= 0.
     """
     t_arr, x, t_x, age = _as_arrays(t, frequency, recency, T)
-    shape = x.shape
-    t_arr, x, t_x, age = (v.ravel() for v in (t_arr, x, t_x, age))
-    if np.any(t_arr < 0):
-        raise ValueError("t must be non-negative")
-    bracket = _bracket(params, t_arr, x, age)
     alive = special.expit(-_log_odds_dead(params, x, t_x, age))
-    expected = np.clip(bracket * alive, 0.0, None)
-    expected[t_arr == 0] = 0.0
-    return expected.reshape(shape)
+    return np.asarray(expected_purchases_if_alive(params, t_arr, x, age) * alive)
 
 
 def expected_purchases_new_customer(params: BGNBDParams, t: ArrayLike) -> np.ndarray:

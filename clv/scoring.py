@@ -23,10 +23,11 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from clv._mle import distinct_rows
 from clv.bgnbd import BGNBDFit, conditional_expected_purchases, fit_bgnbd, probability_alive
 from clv.gamma_gamma import GammaGammaFit, conditional_expected_spend, fit_gamma_gamma
 from clv.holdout import HoldoutReport, holdout_report
-from clv.lifetime_value import customer_lifetime_value
+from clv.lifetime_value import discounted_expected_purchases
 from clv.summary import UNIT_DAYS, calibration_holdout_split, rfm_summary
 
 log = logging.getLogger(__name__)
@@ -192,56 +193,59 @@ def _fit(
     return fit, None, warnings, seconds
 
 
-def _distinct(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
-    """The distinct rows of ``frame[columns]`` and, for each row of ``frame``, the index of its distinct row.
-
-    Predictions depend on (x, t_x, T, zbar) only, which most one-time buyers share: the special functions
-    are evaluated once per distinct row (thousands instead of hundreds of thousands).
-    """
-    codes = frame.groupby(columns, sort=False).ngroup().to_numpy()
-    _, first = np.unique(codes, return_index=True)
-    return frame.iloc[first][columns].reset_index(drop=True), codes
-
-
 def _predict(
     summary: pd.DataFrame, bgnbd: BGNBDFit, gamma_gamma: GammaGammaFit | None, settings: ClvSettings
 ) -> dict[str, np.ndarray]:
-    distinct, codes = _distinct(summary, ["frequency", "recency", "T", "monetary_value"])
+    """The predictions per person, in the summary's order.
+
+    Expected purchases, P(alive) and the discounted purchases of the CLV depend on (x, t_x, T) only, which
+    most one-time buyers share: they are computed once per distinct (x, t_x, T) row and broadcast back
+    (inside, the hypergeometric functions run once per distinct (x, T)). The expected spend is arithmetic
+    on each person's (x, zbar); CLV = expected spend * discounted purchases, as in
+    :func:`clv.lifetime_value.customer_lifetime_value`.
+    """
     x, t_x, age, spend = (
-        distinct[c].to_numpy(np.float64) for c in ("frequency", "recency", "T", "monetary_value")
+        summary[c].to_numpy(np.float64) for c in ("frequency", "recency", "T", "monetary_value")
     )
+    (x_d, t_x_d, age_d), rows = distinct_rows(x, t_x, age)
     out: dict[str, np.ndarray] = {}
     for days in HORIZON_DAYS:
         horizon = days / UNIT_DAYS[settings.unit]
         out[f"expected_purchases_{days}d"] = conditional_expected_purchases(
-            bgnbd.params, horizon, x, t_x, age
-        )
-    out["p_alive"] = probability_alive(bgnbd.params, x, t_x, age)
+            bgnbd.params, horizon, x_d, t_x_d, age_d
+        )[rows]
+    out["p_alive"] = probability_alive(bgnbd.params, x_d, t_x_d, age_d)[rows]
     if gamma_gamma is None:
         out["expected_average_spend"] = out["predicted_clv"] = np.full(x.size, np.nan)
     else:
-        out["expected_average_spend"] = conditional_expected_spend(gamma_gamma.params, x, spend)
-        out["predicted_clv"] = customer_lifetime_value(
+        expected_spend = conditional_expected_spend(gamma_gamma.params, x, spend)
+        purchases = discounted_expected_purchases(
             bgnbd.params,
-            gamma_gamma.params,
-            x,
-            t_x,
-            age,
-            spend,
+            x_d,
+            t_x_d,
+            age_d,
             months=settings.horizon_months,
             monthly_discount_rate=settings.monthly_discount_rate,
             unit=settings.unit,
         )
-    return {name: values[codes] for name, values in out.items()}
+        out["expected_average_spend"] = expected_spend
+        out["predicted_clv"] = expected_spend * purchases[rows]
+    return out
 
 
 def _holdout(
-    transactions: pd.DataFrame, as_of: date, first_purchase: date, settings: ClvSettings, result: SourceResult
+    transactions: pd.DataFrame,
+    person_ids: pd.Index,
+    as_of: date,
+    first_purchase: date,
+    settings: ClvSettings,
+    result: SourceResult,
 ) -> None:
     """Calibrate on the history up to as_of - holdout days, compare with the holdout period.
 
     The holdout period is ``settings.holdout_days``, shortened to half the source's history so that the
     calibration period is at least as long. Adds the ``bgnbd_calibration`` row and the by-frequency groups.
+    ``transactions`` has person codes, ``person_ids`` the id of each code.
     """
     history_days = (as_of - first_purchase).days
     days = min(settings.holdout_days, history_days // 2)
@@ -269,6 +273,7 @@ def _holdout(
         amount_col=None,
         unit=settings.unit,
     )
+    split.calibration.index = split.holdout.index = person_ids.take(split.calibration.index.to_numpy())
     calibration = split.calibration
     n_people, n_repeat = len(calibration), int((calibration["frequency"] > 0).sum())
     row.update(
@@ -329,13 +334,16 @@ def score_source(
 
     ``transactions``: one row per order with ``customer_unique_id``, ``purchase_date`` and ``amount`` (BRL,
     >= 0). ``as_of`` (inclusive) defaults to ``settings.as_of``, else the latest purchase; later purchases
-    are ignored. People: everyone with a purchase up to ``as_of``.
+    are ignored. People: everyone with a purchase up to ``as_of``, in order of their first row in
+    ``transactions``.
     """
     as_of = as_of or settings.as_of
     if as_of is None and len(transactions):
         as_of = pd.Timestamp(transactions[DATE].max()).date()
     if as_of is not None:
-        transactions = transactions[transactions[DATE] <= pd.Timestamp(as_of)]
+        in_window = (transactions[DATE] <= pd.Timestamp(as_of)).to_numpy()
+        if not in_window.all():
+            transactions = transactions[in_window]
     if transactions.empty:
         return _skip(
             source, as_of, settings, f"no purchases up to {as_of}" if as_of else "no purchases", 0, 0
@@ -343,9 +351,16 @@ def score_source(
 
     seconds: dict[str, float] = {}
     started = time.perf_counter()
+    # The person ids are hashed once, here; both summaries (and the holdout split) work on integer codes.
+    codes, uniques = pd.factorize(transactions[PERSON])
+    person_ids = pd.Index(uniques, name=PERSON)
+    transactions = pd.DataFrame(
+        {PERSON: codes, DATE: transactions[DATE].array, AMOUNT: transactions[AMOUNT].array}
+    )
     summary = rfm_summary(
         transactions, person_col=PERSON, time_col=DATE, amount_col=AMOUNT, unit=settings.unit, as_of=as_of
     )
+    summary.index = person_ids.take(summary.index.to_numpy())
     seconds["summary"] = time.perf_counter() - started
     n_people, n_repeat = len(summary), int((summary["frequency"] > 0).sum())
     if n_people < settings.min_people:
@@ -371,7 +386,7 @@ def score_source(
             _run_row("bgnbd", FAILED, problem, settings, as_of, **counts, **values),
             _run_row("gamma_gamma", SKIPPED, "no BG/NBD fit", settings, as_of, **counts),
         ]
-        _holdout(transactions, as_of, first_purchase, settings, result)
+        _holdout(transactions, person_ids, as_of, first_purchase, settings, result)
         return result
     result.bgnbd = bgnbd
     result.model_runs.append(
@@ -409,7 +424,7 @@ def score_source(
     result.predictions = pd.DataFrame(
         {
             "transaction_source": source,
-            "customer_unique_id": summary.index.to_numpy(),
+            "customer_unique_id": summary.index.array,
             "as_of_date": as_of,
             "time_unit": settings.unit,
             "first_purchase_date": summary["first_purchase"].to_numpy(),
@@ -424,7 +439,7 @@ def score_source(
     )
     seconds["predictions"] = time.perf_counter() - started
     started = time.perf_counter()
-    _holdout(transactions, as_of, first_purchase, settings, result)
+    _holdout(transactions, person_ids, as_of, first_purchase, settings, result)
     seconds["holdout"] = time.perf_counter() - started
     log.info(
         "CLV: %s as of %s: %d people, %d repeat buyers; BG/NBD %s; Gamma-Gamma %s",

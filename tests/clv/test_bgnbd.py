@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clv import bgnbd
+from clv import _mle, bgnbd
 from clv.bgnbd import (
     BGNBDParams,
     conditional_expected_purchases,
@@ -53,6 +53,72 @@ def test_fit_is_invariant_to_row_order_and_weights(cdnow_summary: pd.DataFrame) 
     grouped = cdnow_summary.groupby(["frequency", "recency", "T"]).size().reset_index(name="count")
     weighted = fit_bgnbd(grouped["frequency"], grouped["recency"], grouped["T"], weights=grouped["count"])
     np.testing.assert_allclose(weighted.params.as_array(), [0.24259, 4.41359, 0.79292, 2.42589], rtol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def simulated_summary() -> pd.DataFrame:
+    """20,000 people shaped like the sandbox shop: daily unit, two years, about a fifth repeat buyers."""
+    truth = BGNBDParams(r=0.25, alpha=300.0, a=0.8, b=2.5)
+    log = simulate_transactions(20_000, truth, SPEND, observation_days=730, seed=4)
+    return rfm_summary(log, unit="D", as_of=simulation_as_of(observation_days=730))
+
+
+def test_distinct_row_fit_equals_the_per_person_fit(simulated_summary: pd.DataFrame) -> None:
+    x, t_x, T = (simulated_summary[c].to_numpy(np.float64) for c in ("frequency", "recency", "T"))
+    # The reference: eq. (6) person by person (no distinct rows), maximised from fit_bgnbd's starting point.
+    people = np.ones(x.size)
+    rate = max(x.mean(), 0.1) / T.mean()
+    per_person = _mle.maximise(
+        _mle.weighted(lambda lp: bgnbd._log_likelihood_terms(lp, x, t_x, T, with_gradient=True), people),
+        float(x.size),
+        np.log([1.0, 1.0 / rate, 1.0, 1.0]),
+    )
+    (x_d, t_x_d, T_d), counts = _mle.compress(x, t_x, T, weights=people)
+    assert counts.sum() == x.size and x_d.size < x.size / 3  # one-time buyers of the same age are one row
+    distinct = fit_bgnbd(x_d, t_x_d, T_d, weights=counts)
+    assert distinct.converged and per_person.converged
+    assert distinct.n_people == x.size
+    np.testing.assert_allclose(distinct.params.as_array(), per_person.params, rtol=1e-6)
+    assert distinct.log_likelihood == pytest.approx(per_person.log_likelihood, rel=1e-12)
+    np.testing.assert_allclose(list(distinct.std_errors.values()), per_person.std_errors, rtol=1e-4)
+    # fit_bgnbd collapses the rows itself: the same fit from the per-person summary, shuffled.
+    order = np.random.default_rng(0).permutation(x.size)
+    again = fit_bgnbd(x[order], t_x[order], T[order])
+    np.testing.assert_allclose(again.params.as_array(), distinct.params.as_array(), rtol=1e-6)
+
+
+def test_grouped_likelihood_equals_the_sum_of_the_per_person_terms() -> None:
+    rng = np.random.default_rng(3)
+    n = 400
+    x = rng.choice([0, 0, 0, 1, 2, 3, 40, 600], n).astype(float)
+    T = rng.choice([1.0, 5.5, 30.0, 365.0, 5000.0], n)
+    t_x = np.where(x > 0, np.round(rng.uniform(0, 1, n) * T, 1), 0.0)
+    w = rng.integers(1, 5, n).astype(float)
+    total = bgnbd._total_log_likelihood(x, t_x, T, w)
+    reference = _mle.weighted(lambda lp: bgnbd._log_likelihood_terms(lp, x, t_x, T, with_gradient=True), w)
+    for params in ([0.243, 4.414, 0.793, 2.426], [2.0, 0.05, 30.0, 0.2], [0.01, 1e4, 0.1, 80.0]):
+        ll, grad = total(np.log(params))
+        ll_ref, grad_ref = reference(np.log(params))
+        assert ll == pytest.approx(ll_ref, rel=1e-12)
+        np.testing.assert_allclose(grad, grad_ref, rtol=1e-9, atol=1e-9 * np.abs(grad_ref).max())
+
+
+def test_predictions_on_distinct_rows_equal_the_row_by_row_formula(simulated_summary: pd.DataFrame) -> None:
+    params = BGNBDParams(0.25, 300.0, 0.8, 2.5)
+    x, t_x, T = (simulated_summary[c].to_numpy(np.float64) for c in ("frequency", "recency", "T"))
+    t = np.full(x.size, 90.0)
+    alive = 1.0 / (1.0 + np.exp(bgnbd._log_odds_dead(params, x, t_x, T)))
+    direct = np.clip(bgnbd._bracket(params, t, x, T), 0.0, None) * alive  # every row, no distinct rows
+    np.testing.assert_allclose(conditional_expected_purchases(params, 90.0, x, t_x, T), direct, rtol=1e-12)
+    np.testing.assert_allclose(probability_alive(params, x, t_x, T), alive, rtol=1e-12)
+
+
+def test_distinct_rows_map_back_to_every_row() -> None:
+    columns = [np.array([1.0, 2.0, 1.0, np.nan, 1.0, np.nan]), np.array([0.5, 0.5, 0.5, 1.0, 0.7, 1.0])]
+    (first, second), rows = _mle.distinct_rows(*columns)
+    assert first.size == 4
+    np.testing.assert_array_equal(first[rows], columns[0])
+    np.testing.assert_array_equal(second[rows], columns[1])
 
 
 def test_gradient_matches_finite_differences() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clv import gamma_gamma
+from clv import _mle, gamma_gamma
 from clv.bgnbd import BGNBDParams, conditional_expected_purchases
 from clv.gamma_gamma import (
     GammaGammaParams,
@@ -55,6 +55,45 @@ def test_gradient_matches_finite_differences() -> None:
         up, _ = gamma_gamma._terms(log_params + step, x, m, with_gradient=False)
         down, _ = gamma_gamma._terms(log_params - step, x, m, with_gradient=False)
         np.testing.assert_allclose(grad[:, i], (up - down) / 2e-6, rtol=1e-5, atol=1e-7)
+
+
+def test_grouped_likelihood_equals_the_sum_of_the_per_person_terms() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.choice([1.0, 1.0, 2.0, 3.0, 50.0, 4000.0], 300)
+    m = np.round(rng.gamma(2.0, 20.0, 300), 2) + 0.01
+    w = rng.integers(1, 4, 300).astype(float)
+    total = gamma_gamma._total_log_likelihood(x, m, w)
+    reference = _mle.weighted(lambda lp: gamma_gamma._terms(lp, x, m, with_gradient=True), w)
+    for params in ([6.25, 3.74, 15.44], [0.05, 30.0, 0.2], [80.0, 1.5, 1e4]):
+        ll, grad = total(np.log(params))
+        ll_ref, grad_ref = reference(np.log(params))
+        assert ll == pytest.approx(ll_ref, rel=1e-12)
+        np.testing.assert_allclose(grad, grad_ref, rtol=1e-9, atol=1e-9 * np.abs(grad_ref).max())
+
+
+def test_distinct_row_fit_equals_the_per_person_fit() -> None:
+    log = simulate_transactions(
+        30_000, BGNBDParams(0.25, 300.0, 0.8, 2.5), GammaGammaParams(6.0, 4.0, 15.0), seed=8
+    )
+    summary = rfm_summary(log, unit="D", as_of=simulation_as_of(observation_days=730))
+    repeat = summary[summary["frequency"] > 0]
+    x, m = repeat["frequency"].to_numpy(np.float64), repeat["monetary_value"].to_numpy()
+    # The reference: the density person by person, maximised from fit_gamma_gamma's starting point.
+    people = np.ones(x.size)
+    per_person = _mle.maximise(
+        _mle.weighted(lambda lp: gamma_gamma._terms(lp, x, m, with_gradient=True), people),
+        float(x.size),
+        np.log([1.0, 2.0, m.mean()]),
+    )
+    fit = fit_gamma_gamma(summary["frequency"], summary["monetary_value"])
+    assert fit.converged and per_person.converged and fit.n_people == x.size
+    np.testing.assert_allclose(fit.params.as_array(), per_person.params, rtol=1e-6)
+    assert fit.log_likelihood == pytest.approx(per_person.log_likelihood, rel=1e-12)
+    # Already grouped rows with their counts as weights: the same fit.
+    grouped = repeat.groupby(["frequency", "monetary_value"]).size().reset_index(name="count")
+    weighted = fit_gamma_gamma(grouped["frequency"], grouped["monetary_value"], weights=grouped["count"])
+    assert len(grouped) < x.size
+    np.testing.assert_allclose(weighted.params.as_array(), per_person.params, rtol=1e-6)
 
 
 def test_log_likelihood_is_a_density_of_the_mean_spend() -> None:

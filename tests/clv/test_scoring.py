@@ -8,10 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clv.bgnbd import BGNBDParams
+from clv.bgnbd import BGNBDParams, conditional_expected_purchases, probability_alive
 from clv.gamma_gamma import GammaGammaParams
+from clv.lifetime_value import customer_lifetime_value
 from clv.scoring import FAILED, FITTED, SKIPPED, ClvSettings, score_source
 from clv.simulate import simulate_transactions, simulation_as_of
+from clv.summary import rfm_summary
 
 AS_OF = simulation_as_of("2022-01-01", 730).date()
 
@@ -64,6 +66,40 @@ def test_a_source_gets_one_prediction_per_person_and_three_model_rows(orders: pd
     groups = result.holdout_by_frequency
     assert groups["frequency_label"].tolist() == ["0", "1", "2", "3", "4", "5", "6", "7+"]
     assert groups["n_people"].sum() == calibration["n_people"]
+
+
+def test_predictions_belong_to_their_customers(orders: pd.DataFrame) -> None:
+    # score_source numbers the ids once and summarises the codes: every row must still be its customer's.
+    shuffled = orders.sample(frac=1.0, random_state=3)
+    result = score_source(shuffled, "sim", ClvSettings(), AS_OF)
+    predictions = result.predictions
+    columns = {"person_col": "customer_unique_id", "time_col": "purchase_date", "amount_col": "amount"}
+    summary = rfm_summary(orders, **columns, as_of=AS_OF)
+    calibration = rfm_summary(orders, **columns, as_of=result.calibration_end_date)
+    per_person = result.holdout.per_person
+    assert per_person.index.name == "customer_unique_id" and len(per_person) == len(calibration)
+    np.testing.assert_array_equal(per_person["frequency"], calibration.loc[per_person.index, "frequency"])
+    by_id = predictions.set_index("customer_unique_id").loc[summary.index]
+    np.testing.assert_array_equal(by_id["frequency"], summary["frequency"])
+    np.testing.assert_allclose(by_id[["recency", "t"]], summary[["recency", "T"]])
+    np.testing.assert_allclose(by_id["monetary_value"], summary["monetary_value"])
+    np.testing.assert_array_equal(by_id["first_purchase_date"], summary["first_purchase"])
+
+
+def test_predictions_on_distinct_rows_equal_the_per_person_functions(orders: pd.DataFrame) -> None:
+    result = score_source(orders, "sim", ClvSettings(holdout_days=0), AS_OF)
+    p = result.predictions
+    x, t_x, T, m = (p[c].to_numpy(np.float64) for c in ("frequency", "recency", "t", "monetary_value"))
+    bgnbd, spend = result.bgnbd.params, result.gamma_gamma.params
+    for days in (30, 90, 365):
+        np.testing.assert_allclose(
+            p[f"expected_purchases_{days}d"],
+            conditional_expected_purchases(bgnbd, float(days), x, t_x, T),
+            rtol=1e-12,
+        )
+    np.testing.assert_allclose(p["p_alive"], probability_alive(bgnbd, x, t_x, T), rtol=1e-12)
+    clv = customer_lifetime_value(bgnbd, spend, x, t_x, T, m, months=12, monthly_discount_rate=0.01, unit="D")
+    np.testing.assert_allclose(p["predicted_clv"], clv, rtol=1e-12)
 
 
 def test_weeks_give_the_same_expected_purchases_as_days(orders: pd.DataFrame) -> None:

@@ -125,6 +125,38 @@ def test_calibration_holdout_split_by_hand(small_log: pd.DataFrame) -> None:
     assert split.holdout.index.equals(split.calibration.index)
 
 
+def test_split_agrees_with_a_pandas_groupby_on_a_random_log() -> None:
+    rng = np.random.default_rng(9)
+    n = 5_000
+    log = pd.DataFrame(
+        {
+            "person_id": pd.Series([f"c{i:04d}" for i in rng.integers(0, 1_500, n)], dtype="str"),
+            "ts": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 200 * 24, n), unit="h"),
+            "amount": np.round(rng.gamma(2.0, 30.0, n), 2),
+        }
+    )
+    split = calibration_holdout_split(log, "2024-04-30", "2024-07-10", unit="W")
+    day = log["ts"].dt.floor("D")
+    calibration = rfm_summary(log, unit="W", as_of="2024-04-30")
+    pd.testing.assert_frame_equal(split.calibration, calibration)
+    hold = log[(day > "2024-04-30") & (day <= "2024-07-10")].assign(day=day)
+    occasions = hold.groupby(["person_id", "day"])["amount"].sum().groupby("person_id").agg(["size", "mean"])
+    expected = occasions.reindex(calibration.index).fillna(0.0)
+    np.testing.assert_array_equal(split.holdout["frequency_holdout"], expected["size"].astype(np.int64))
+    np.testing.assert_allclose(split.holdout["monetary_value_holdout"], expected["mean"], rtol=1e-12)
+    assert split.holdout["frequency_holdout"].sum() > 0 and (split.holdout["frequency_holdout"] == 0).any()
+
+
+def test_integer_and_string_ids_give_the_same_summary(small_log: pd.DataFrame) -> None:
+    by_name = rfm_summary(small_log, as_of="2024-01-31")
+    numbers = small_log.assign(person_id=small_log["person_id"].map({"ann": 7, "bob": 3, "cat": 5, "dan": 1}))
+    by_number = rfm_summary(numbers, as_of="2024-01-31")
+    assert by_number.index.tolist() == [3, 5, 7]  # sorted ids
+    pd.testing.assert_frame_equal(
+        by_number.rename(index={3: "bob", 5: "cat", 7: "ann"}).sort_index(), by_name, check_index_type=False
+    )
+
+
 def test_split_rejects_an_observation_end_before_the_calibration_end(small_log: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="after"):
         calibration_holdout_split(small_log, "2024-01-31", "2024-01-10")
