@@ -9,11 +9,10 @@ with ``COPY``:
 * ``marts.clv_model_runs``: one row per run, source and model, every run kept;
 * ``marts.clv_holdout_by_frequency``: actual and predicted mean holdout purchases per number of calibration
   purchases (Fader, Hardie & Lee 2005, figure 5), every run kept;
-* ``marts.customer_churn_scored``: the dbt mart ``customer_churn`` (the threshold rule) with the model's
-  P(alive) and expected purchases beside it, rebuilt from both tables;
 
 then grants ``select`` on them to the ``analyst`` role. dbt declares the tables as the source ``clv``
-(dbt_project/models/marts/customers/_clv__sources.yml); orchestration/assets/clv.py is the Dagster asset.
+(dbt_project/models/marts/customers/_clv__sources.yml); the mart ``customer_churn`` reads the predictions,
+so P(alive) sits beside the threshold churn state. orchestration/assets/clv.py is the Dagster asset.
 Run without Dagster: ``python -m warehouse exec -- python -m clv.warehouse``.
 """
 
@@ -47,12 +46,12 @@ from warehouse.settings import DatabaseSettings
 log = logging.getLogger(__name__)
 
 TRANSACTIONS = ("intermediate", "int_customer_transactions_unioned")
-CHURN = ("marts", "customer_churn")
 SCHEMA = "marts"
 PREDICTIONS = "customer_clv_predictions"
 MODEL_RUNS = "clv_model_runs"
 HOLDOUT = "clv_holdout_by_frequency"
-CHURN_SCORED = "customer_churn_scored"
+# Written by earlier versions (customer_churn with P(alive)); dbt's customer_churn carries P(alive) now.
+RETIRED_TABLES = ("customer_churn_scored",)
 ANALYST_ROLE = "analyst"
 
 # (column, type[, constraints]); the tuple after the columns is the primary key.
@@ -123,30 +122,10 @@ HOLDOUT_COLUMNS: Columns = (
     ("calibration_end_date", "date", "not null"),
     ("holdout_days", "integer", "not null"),
 )
-# customer_churn's columns (its dbt contract), then the model's beside them.
-CHURN_COLUMNS: Columns = (
-    ("transaction_source", "text", "not null"),
-    ("customer_unique_id", "text", "not null"),
-    ("as_of_date", "date", "not null"),
-    ("last_purchase_date", "date", "not null"),
-    ("days_since_last_purchase", "integer", "not null"),
-    ("churn_state", "text", "not null"),
-    ("is_churned", "boolean", "not null"),
-    ("churned_on", "date"),
-    ("rfm_segment", "text", "not null"),
-)
-CHURN_SCORED_COLUMNS: Columns = (
-    *CHURN_COLUMNS,
-    ("p_alive", "double precision", "check (p_alive between 0 and 1)"),
-    ("expected_purchases_90d", "double precision", "check (expected_purchases_90d >= 0)"),
-    ("clv_as_of_date", "date"),
-    ("model_run_id", "uuid"),
-)
 TABLES: dict[str, tuple[Columns, tuple[str, ...]]] = {
     PREDICTIONS: (PREDICTION_COLUMNS, ("transaction_source", "customer_unique_id")),
     MODEL_RUNS: (MODEL_RUN_COLUMNS, ("model_run_id", "transaction_source", "model")),
     HOLDOUT: (HOLDOUT_COLUMNS, ("model_run_id", "transaction_source", "calibration_frequency")),
-    CHURN_SCORED: (CHURN_SCORED_COLUMNS, ("transaction_source", "customer_unique_id")),
 }
 
 # How each column type is written to the CSV that COPY reads.
@@ -171,10 +150,9 @@ _READ_TYPES = {
 
 @dataclass(frozen=True)
 class Written:
-    """What :func:`write_results` wrote: rows per table (customer_churn_scored None when customer_churn is
-    missing) and whether the analyst role was granted select."""
+    """What :func:`write_results` wrote: rows per table and whether the analyst role was granted select."""
 
-    rows: dict[str, int | None]
+    rows: dict[str, int]
     analyst_granted: bool
 
 
@@ -236,8 +214,11 @@ def read_transactions(conn, sources: Sequence[str] | None = None) -> pd.DataFram
 
 
 def ensure_tables(cur) -> None:
-    """Create the CLV tables when missing, and add any column a table from an older version lacks."""
+    """Create the CLV tables when missing, add any column a table from an older version lacks, and drop the
+    tables older versions wrote that nothing refreshes any more."""
     cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(SCHEMA)))
+    for table in RETIRED_TABLES:
+        cur.execute(sql.SQL("drop table if exists {}").format(_table(table)))
     for table, (columns, key) in TABLES.items():
         definition = [
             sql.SQL(" ").join([sql.Identifier(name), *map(sql.SQL, spec)]) for name, *spec in columns
@@ -296,48 +277,13 @@ def _concat(frames: Sequence[pd.DataFrame], **columns: object) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True).assign(**columns) if frames else pd.DataFrame()
 
 
-def _score_churn(cur) -> int | None:
-    """Rebuild customer_churn_scored: every row of customer_churn with the latest predictions beside it.
-
-    Returns the rows written, or None when customer_churn does not exist (dbt has not built it yet)."""
-    cur.execute(sql.SQL("delete from {}").format(_table(CHURN_SCORED)))
-    cur.execute("select to_regclass(%s)", (".".join(CHURN),))
-    if cur.fetchone()[0] is None:
-        log.warning(
-            "CLV: %s does not exist, so %s.%s stays empty: build the dbt marts, then run the CLV step again",
-            ".".join(CHURN),
-            SCHEMA,
-            CHURN_SCORED,
-        )
-        return None
-    churn_columns = [sql.Identifier("churn", column[0]) for column in CHURN_COLUMNS]
-    cur.execute(
-        sql.SQL(
-            "insert into {scored} ({columns}) "
-            "select {churn_columns}, predictions.p_alive, predictions.expected_purchases_90d, "
-            "predictions.as_of_date, predictions.model_run_id "
-            "from {churn} as churn left join {predictions} as predictions "
-            "on churn.transaction_source = predictions.transaction_source "
-            "and churn.customer_unique_id = predictions.customer_unique_id"
-        ).format(
-            scored=_table(CHURN_SCORED),
-            columns=sql.SQL(", ").join(sql.Identifier(column[0]) for column in CHURN_SCORED_COLUMNS),
-            churn_columns=sql.SQL(", ").join(churn_columns),
-            churn=sql.Identifier(*CHURN),
-            predictions=_table(PREDICTIONS),
-        )
-    )
-    return cur.rowcount
-
-
 def write_results(
     conn, run_id: str, run_at: datetime, results: Sequence[SourceResult], replace_all: bool
 ) -> Written:
     """Write one run in the caller's transaction.
 
     The predictions of the run's sources are replaced (every prediction when ``replace_all``); model runs
-    and holdout groups are appended; customer_churn_scored is rebuilt. Readers see the previous tables
-    until the transaction commits.
+    and holdout groups are appended. Readers see the previous tables until the transaction commits.
     """
     with conn.cursor() as cur:
         ensure_tables(cur)
@@ -351,7 +297,7 @@ def write_results(
                 sql.SQL("delete from {} where transaction_source = any(%s)").format(_table(PREDICTIONS)),
                 ([result.source for result in results],),
             )
-        rows: dict[str, int | None] = {}
+        rows: dict[str, int] = {}
         predictions = _concat([result.predictions for result in results], model_run_id=run_id)
         rows[PREDICTIONS] = _copy(cur, PREDICTIONS, PREDICTION_COLUMNS, predictions)
         runs = [
@@ -363,9 +309,8 @@ def write_results(
         rows[MODEL_RUNS] = _copy(cur, MODEL_RUNS, MODEL_RUN_COLUMNS, runs_frame)
         holdout = [result.holdout_by_frequency.assign(transaction_source=result.source) for result in results]
         rows[HOLDOUT] = _copy(cur, HOLDOUT, HOLDOUT_COLUMNS, _concat(holdout, model_run_id=run_id))
-        rows[CHURN_SCORED] = _score_churn(cur)
-        for table in (PREDICTIONS, CHURN_SCORED):
-            cur.execute(sql.SQL("analyze {}").format(_table(table)))
+        # customer_churn joins the predictions next: plan that with real statistics.
+        cur.execute(sql.SQL("analyze {}").format(_table(PREDICTIONS)))
         return Written(rows=rows, analyst_granted=_grant(cur))
 
 

@@ -59,3 +59,15 @@ end
 analyze {{ this }}
 {%- endif -%}
 {%- endmacro %}
+
+{#- `relation` if it exists in the database, else none: for a model that reads a table another tool
+    writes (the CLV step's source `clv`), so the model still builds before that tool first runs. A
+    unit test's fixture (a CTE) counts as existing. Always none at parse time. -#}
+{% macro existing_relation(relation) -%}
+{%- if not execute -%}
+{{ return(none) }}
+{%- elif relation.is_cte -%}
+{{ return(relation) }}
+{%- endif -%}
+{{ return(load_relation(relation)) }}
+{%- endmacro %}

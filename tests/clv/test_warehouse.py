@@ -3,8 +3,9 @@
 One module-scoped build in a database of its own (the loaders and dbt helpers of tests/models). The tests
 check what an engineer would after a run: one prediction per person of every source, sane values, the
 fitted parameters and the holdout report stored with the run, the analyst reading the tables, a rerun
-replacing the predictions but keeping the history, customer_churn_scored putting P(alive) beside the
-threshold rule, a tiny source skipped with its reason, and the Dagster asset doing the same.
+replacing the predictions but keeping the history, the dbt mart customer_churn (null P(alive) before any run)
+putting the predictions' P(alive) beside the threshold rule once rebuilt, a tiny source skipped with its
+reason, and the Dagster asset doing the same.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 import yaml
 from psycopg2 import sql
 
-from clv.warehouse import CHURN_SCORED, HOLDOUT, MODEL_RUNS, PREDICTIONS, SCHEMA, ClvRun, run_clv
+from clv.warehouse import HOLDOUT, MODEL_RUNS, PREDICTIONS, SCHEMA, ClvRun, run_clv
 from tests.models.sandbox_loading import load_sandbox
 from tests.models.test_marts import ORDERS, _dbt, _query
 from warehouse import database
@@ -61,6 +62,8 @@ def db(
         "seed",
     )
     assert result.returncode == 0, f"dbt build failed:\n{result.stdout[-8000:]}\n{result.stderr[-3000:]}"
+    # No CLV run yet, so no source table: customer_churn is built without predictions.
+    assert _query(built, "select count(p_alive) as n from marts.customer_churn").loc[0, "n"] == 0
     yield built
 
 
@@ -140,7 +143,7 @@ def test_the_analyst_reads_the_clv_tables(db: DatabaseSettings, first_run: ClvRu
     try:
         with conn.cursor() as cur:
             cur.execute("set role analyst")
-            for table in (PREDICTIONS, MODEL_RUNS, HOLDOUT, CHURN_SCORED):
+            for table in (PREDICTIONS, MODEL_RUNS, HOLDOUT):
                 cur.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(SCHEMA, table)))
                 assert cur.fetchone()[0] > 0, table
             with pytest.raises(psycopg2.errors.InsufficientPrivilege):
@@ -149,30 +152,29 @@ def test_the_analyst_reads_the_clv_tables(db: DatabaseSettings, first_run: ClvRu
         conn.close()
 
 
-def test_customer_churn_scored_puts_p_alive_beside_the_threshold_rule(
-    db: DatabaseSettings, first_run: ClvRun
+def test_customer_churn_puts_p_alive_beside_the_threshold_rule(
+    db: DatabaseSettings, first_run: ClvRun, tmp_path: Path
 ) -> None:
+    """Rebuilt after the run (as the second dbt step does), customer_churn reads the predictions."""
+    result = _dbt(db, tmp_path / "target", "run", "--select", "customer_churn")
+    assert result.returncode == 0, f"dbt run failed:\n{result.stdout[-8000:]}"
     joined = _query(
         db,
         f"""
         select
             count(*) as people,
-            count(scored.customer_unique_id) as scored,
-            count(*) filter (where scored.churn_state is distinct from churn.churn_state
-                or scored.days_since_last_purchase is distinct from churn.days_since_last_purchase) as churn_differs,
-            count(scored.p_alive) as with_p_alive,
-            count(*) filter (where scored.p_alive is distinct from predictions.p_alive
-                or scored.model_run_id is distinct from predictions.model_run_id) as p_alive_differs,
-            count(*) filter (where scored.clv_as_of_date <> churn.as_of_date) as other_as_of
+            count(churn.p_alive) as with_p_alive,
+            count(*) filter (where churn.p_alive is distinct from predictions.p_alive
+                or churn.expected_purchases_90d is distinct from predictions.expected_purchases_90d
+                or churn.predicted_clv is distinct from predictions.predicted_clv
+                or churn.clv_model_run_id is distinct from predictions.model_run_id) as differs,
+            count(*) filter (where churn.clv_as_of_date <> churn.as_of_date) as other_as_of
         from marts.customer_churn as churn
-        left join {SCHEMA}.{CHURN_SCORED} as scored using (transaction_source, customer_unique_id)
         left join {SCHEMA}.{PREDICTIONS} as predictions using (transaction_source, customer_unique_id)
         """,
     ).iloc[0]
-    assert joined["people"] == joined["scored"] == first_run.written.rows[CHURN_SCORED]
-    assert joined["churn_differs"] == 0
     assert joined["with_p_alive"] == first_run.predictions_written == joined["people"]
-    assert joined["p_alive_differs"] == 0 and joined["other_as_of"] == 0
+    assert joined["differs"] == 0 and joined["other_as_of"] == 0
 
 
 def test_a_rerun_replaces_the_predictions_and_keeps_the_history(
@@ -180,7 +182,10 @@ def test_a_rerun_replaces_the_predictions_and_keeps_the_history(
 ) -> None:
     before = _rows(db, PREDICTIONS)
     runs_before = _rows(db, MODEL_RUNS)
+    # the table earlier versions wrote (customer_churn with P(alive)) is dropped: nothing refreshes it now
+    database.query(f"create table {SCHEMA}.customer_churn_scored (p_alive double precision)", db=db)
     second = run_clv(db, unit="W", horizon_months=6, monthly_discount_rate=0.02, holdout_days=120)
+    assert database.query(f"select to_regclass('{SCHEMA}.customer_churn_scored')", db=db) == [(None,)]
     assert _rows(db, PREDICTIONS) == before == second.predictions_written
     assert _rows(db, PREDICTIONS, f"model_run_id = '{second.run_id}' and time_unit = 'W'") == before
     assert _rows(db, MODEL_RUNS) == runs_before + 6
@@ -216,14 +221,12 @@ def test_a_tiny_source_is_skipped_with_its_reason(db: DatabaseSettings, first_ru
     assert rows["status_reason"].str.contains("12 people").all()
     assert _rows(db, PREDICTIONS, "transaction_source = 'tiny'") == 0
     assert _rows(db, PREDICTIONS) == before
-    assert _rows(db, CHURN_SCORED, "p_alive is not null") == before
 
 
-def test_the_dagster_asset_materializes_the_four_tables(db: DatabaseSettings, first_run: ClvRun) -> None:
+def test_the_dagster_asset_materializes_the_three_tables(db: DatabaseSettings, first_run: ClvRun) -> None:
     from dagster import materialize
 
     from orchestration.assets.clv import (
-        CHURN_SCORED_KEY,
         HOLDOUT_KEY,
         MODEL_RUNS_KEY,
         PREDICTIONS_KEY,
@@ -237,7 +240,7 @@ def test_the_dagster_asset_materializes_the_four_tables(db: DatabaseSettings, fi
         result = materialize([clv_predictions])
     assert result.success
     materialized = {event.asset_key: event for event in result.get_asset_materialization_events()}
-    assert set(materialized) == {PREDICTIONS_KEY, MODEL_RUNS_KEY, HOLDOUT_KEY, CHURN_SCORED_KEY}
+    assert set(materialized) == {PREDICTIONS_KEY, MODEL_RUNS_KEY, HOLDOUT_KEY}
     metadata = {
         key: event.step_materialization_data.materialization.metadata for key, event in materialized.items()
     }
@@ -248,7 +251,6 @@ def test_the_dagster_asset_materializes_the_four_tables(db: DatabaseSettings, fi
     assert metadata[MODEL_RUNS_KEY]["olist_bgnbd"].value["status"] == "fitted"
     assert metadata[HOLDOUT_KEY]["olist_holdout_mae"].value >= 0
     assert metadata[HOLDOUT_KEY]["holdout_days"].value == 90
-    assert metadata[CHURN_SCORED_KEY]["rows"].value == _rows(db, CHURN_SCORED)
 
 
 def test_the_dbt_source_documents_every_column_in_table_order(
@@ -260,7 +262,7 @@ def test_the_dbt_source_documents_every_column_in_table_order(
     documented = {
         table["name"]: [column["name"] for column in table["columns"]] for table in source["tables"]
     }
-    assert set(documented) == {PREDICTIONS, MODEL_RUNS, HOLDOUT, CHURN_SCORED}
+    assert set(documented) == {PREDICTIONS, MODEL_RUNS, HOLDOUT}
     for table, columns in documented.items():
         actual = _query(
             db,

@@ -220,6 +220,19 @@ def test_churn_rate_matches_an_independent_computation(built: BuiltWarehouse) ->
     assert 0 < expected < 1
 
 
+def test_a_plain_dbt_build_before_any_clv_run_has_no_p_alive(built: BuiltWarehouse) -> None:
+    """`dbt build` on a fresh database: the CLV step's table does not exist, the marts build anyway."""
+    row = _query(
+        built.db,
+        "select to_regclass('marts.customer_clv_predictions') as predictions, "
+        "(select count(*) from marts.customer_churn) as people, "
+        "(select count(p_alive) + count(predicted_clv) from marts.customer_churn) as churn_scored, "
+        "(select count(p_alive) from marts.dim_customers) as dim_scored",
+    ).iloc[0]
+    assert row["predictions"] is None
+    assert row["people"] > 0 and row["churn_scored"] == 0 and row["dim_scored"] == 0
+
+
 def test_total_net_revenue_matches_an_independent_computation(built: BuiltWarehouse) -> None:
     expected = olist_sales(built.db)["net"].sum()
     marts = _query(

@@ -32,7 +32,8 @@ final as (
         history.net_revenue as lifetime_net_revenue,
         history.acquisition_channel_id,
         rfm.rfm_segment,
-        churn.churn_state
+        churn.churn_state,
+        churn.p_alive
     from history
     left join states
         on history.customer_state = states.state_code
