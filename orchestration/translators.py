@@ -6,23 +6,52 @@ lineage runs file -> raw table -> staging -> marts without a hand-written edge."
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
-from dagster import AssetKey, AssetSpec
+import yaml
+from dagster import AssetKey, AssetSpec, MetadataValue
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 from dagster_dlt import DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
+
+from warehouse.paths import DBT_PROJECT_DIR
 
 RAW_GROUP = "raw"
 REJECTED_SUFFIX = "__rejected"
 # dbt sources not loaded by dlt: the tables the Python CLV asset writes (orchestration/assets/clv.py).
 SOURCE_GROUPS = {"clv": "clv"}
+# Where `make docs` serves the dbt docs site; each dbt asset's metadata links its page there.
+DBT_DOCS_URL_DEFAULT = "http://127.0.0.1:8080"
+DBT_DOCS_KEY = "dbt_docs"
 
 
 def raw_asset_key(source_name: str, table_name: str) -> AssetKey:
     """The one rule both translators follow for raw tables."""
     return AssetKey([source_name, table_name])
+
+
+def dbt_docs_url(unique_id: str) -> str:
+    """The page of a dbt node or source on the dbt docs site (``DBT_DOCS_URL``, default
+    http://127.0.0.1:8080): ``<base>/#!/model/model.olist_warehouse.fct_orders``."""
+    base = (os.environ.get("DBT_DOCS_URL") or DBT_DOCS_URL_DEFAULT).rstrip("/")
+    return f"{base}/#!/{unique_id.split('.', 1)[0]}/{unique_id}"
+
+
+@cache
+def dbt_project_name() -> str:
+    return yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["name"]
+
+
+def dbt_source_id(source_name: str, table_name: str) -> str:
+    """The unique id dbt gives ``source(source_name, table_name)``."""
+    return f"source.{dbt_project_name()}.{source_name}.{table_name}"
+
+
+def dbt_docs_metadata(unique_id: str) -> dict[str, MetadataValue]:
+    return {DBT_DOCS_KEY: MetadataValue.url(dbt_docs_url(unique_id))}
 
 
 class WarehouseDltTranslator(DagsterDltTranslator):
@@ -35,7 +64,11 @@ class WarehouseDltTranslator(DagsterDltTranslator):
             deps=[],
             description=spec.description
             or f"Raw table {resource.name} loaded by dlt from {resource.source_name}.",
-        ).merge_attributes(kinds={"postgres"})
+        ).merge_attributes(
+            kinds={"postgres"},
+            # the raw table is the dbt source of the same name: its page on the dbt docs site
+            metadata=dbt_docs_metadata(dbt_source_id(resource.source_name, resource.name)),
+        )
 
 
 class WarehouseDbtTranslator(DagsterDbtTranslator):
@@ -50,6 +83,7 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
+        spec = spec.merge_attributes(metadata=dbt_docs_metadata(unique_id))
         props = self.get_resource_props(manifest, unique_id)
         if props["resource_type"] == "source":
             # A quarantine table `<table>__rejected` is written by the same load as `<table>`.

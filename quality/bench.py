@@ -1,18 +1,25 @@
-"""Time the quality gates on generated tables of a chosen size.
+"""Time the quality gates on generated tables of a chosen size, or on loaded tables.
 
     python -m quality.bench --rows 1000000
+    python -m quality.bench --schema raw_olist --scope both
 
-Creates ``orders``, ``order_items`` and ``geolocation`` shaped like the Olist raw tables (text
-columns, lineage columns) with ``generate_series`` in a scratch schema, validates each against its
-raw_olist suite, and prints, side by side, the gate's time and the time of one plain aggregate
-scan of the same table (``count(*)`` with ``count(distinct`` of the key), so the gate's cost reads
-as a multiple of a scan. The scratch schema is dropped at the end unless ``--keep``.
+The first form creates ``orders``, ``order_items`` and ``geolocation`` shaped like the Olist raw
+tables (text columns, lineage columns) with ``generate_series`` in a scratch schema, validates each
+against its raw_olist suite, and prints, side by side, the gate's time and the time of one plain
+aggregate scan of the same table (``count(*)`` with ``count(distinct`` of the key), so the gate's
+cost reads as a multiple of a scan. The scratch schema is dropped at the end unless ``--keep``.
+
+The second runs the gates of every table of an existing schema (loaded by the project's loader, so
+with ``_dlt_load_id``), whole tables and/or only the rows of the newest load (or of ``--load-id``),
+against the suites of ``--suite-schema`` (default: the schema's own), and prints the seconds per
+table; :func:`time_gates` is the same from Python.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 
 from psycopg2 import sql
 
@@ -95,11 +102,75 @@ def scan_seconds(db, table: str) -> float:
         return time.perf_counter() - started
 
 
+def latest_load_id(db, schema: str) -> str:
+    """The newest completed dlt load of a dataset (its ``_dlt_loads`` table)."""
+    statement = sql.SQL("select load_id from {} where status = 0 order by load_id desc limit 1").format(
+        sql.Identifier(schema, "_dlt_loads")
+    )
+    with database.connect(db) as conn, conn.cursor() as cur:
+        cur.execute(statement)
+        row = cur.fetchone()
+    if row is None:
+        raise ValueError(f"{schema}._dlt_loads holds no completed load")
+    return row[0]
+
+
+def time_gates(
+    db,
+    schema: str,
+    *,
+    load_id: str | Sequence[str] | None = None,
+    suite_schema: str | None = None,
+    tables: Sequence[str] | None = None,
+) -> tuple[float, list]:
+    """Run the quality gates of ``schema``'s tables (whole tables, or only the rows of dlt loads
+    ``load_id``) as the Dagster check does, without rendering Data Docs. Returns the wall seconds
+    of the whole call (Great Expectations' context included) and the :class:`GateResult` of each
+    table, whose ``seconds`` is that table's validation and ``rows`` the rows it validated."""
+    from quality.gates import validate_schema
+
+    started = time.perf_counter()
+    results = validate_schema(
+        db, schema, load_id=load_id, suite_schema=suite_schema, tables=tables, data_docs=False
+    )
+    return time.perf_counter() - started, results
+
+
+def _print_gates(label: str, seconds: float, results: list) -> None:
+    print(f"{label}: {seconds:.1f} s in all")
+    print(f"  {'table':<36} {'rows':>11} {'gate s':>7}  result")
+    for result in results:
+        rows = f"{result.rows:,}" if result.rows is not None else "-"
+        outcome = "passed" if result.success else f"failed: {[f['expectation'] for f in result.failed]}"
+        print(f"  {result.table:<36} {rows:>11} {result.seconds:>7.2f}  {outcome}")
+
+
+def bench_schema(args: argparse.Namespace) -> None:
+    db = database.ensure()
+    started = time.perf_counter()
+    import quality.gates  # noqa: F401  (Great Expectations' import, timed on its own)
+
+    print(f"imported Great Expectations in {time.perf_counter() - started:.1f}s")
+    if args.scope in ("table", "both"):
+        _print_gates("whole tables", *time_gates(db, args.schema, suite_schema=args.suite_schema))
+    if args.scope in ("load", "both"):
+        load_ids = args.load_id or [latest_load_id(db, args.schema)]
+        seconds, results = time_gates(db, args.schema, load_id=load_ids, suite_schema=args.suite_schema)
+        _print_gates(f"rows of load {', '.join(load_ids)}", seconds, results)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help=f"keep the {SCHEMA} schema")
+    parser.add_argument("--schema", help="time the gates of this existing schema instead")
+    parser.add_argument("--suite-schema", help="with --schema: whose suites (default: the schema's own)")
+    parser.add_argument("--scope", choices=("table", "load", "both"), default="both")
+    parser.add_argument("--load-id", action="append", help="with --schema: this load (default: the newest)")
     args = parser.parse_args(argv)
+    if args.schema:
+        bench_schema(args)
+        return
 
     db = database.ensure()
     started = time.perf_counter()

@@ -17,10 +17,13 @@ in PostgreSQL, most of them bundled into one aggregate scan; no rows are pulled 
 the few unexpected values of the expectations that failed, which a second, unstored pass looks up
 (asking for examples in the stored pass costs a full scan per expectation, passing or not).
 
-``load_id`` restricts a run to the rows of one dlt load (``where _dlt_load_id = ...``), for a check
-right after a load that costs in proportion to the load rather than the table. Every expectation then
-sees only that load's rows: a key unique within the load can still repeat a key of an earlier load,
-which the whole-table run (``load_id=None``) catches.
+``load_id`` restricts a run to the rows of one or more dlt loads (``where _dlt_load_id in (...)``),
+for a check right after a load that costs in proportion to the load rather than the table (the
+projection of those rows is then an unlogged table, filled by one scan of the raw table). Every
+expectation then sees only those rows: a key unique within the load can still repeat a key of an
+earlier load, which the whole-table run (``load_id=None``) catches. (The loaders merge keyed tables
+on their keys, so after a merge load the keys of the load's rows are unique in the table when they
+are unique in the load; the whole-table run is for tables written some other way.)
 
 Runs are serialised with a file lock on the project folder, so concurrent processes (Dagster runs)
 do not interleave their writes to ``great_expectations.yml``.
@@ -36,7 +39,7 @@ import shutil
 import time
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -106,11 +109,18 @@ class GateResult:
     evaluated: int
     failed: list[dict[str, Any]] = field(default_factory=list)
     data_docs_path: str = ""
-    load_id: str | None = None
+    load_id: str | None = None  # the dlt load ids validated, comma separated; None: the whole table
     seconds: float = 0.0
+    rows: int | None = None  # rows validated (the row count expectation's observed value)
+
+    @property
+    def scope(self) -> str:
+        if not self.load_id:
+            return "whole table"
+        return f"{'loads' if ',' in self.load_id else 'load'} {self.load_id}"
 
     def describe(self) -> str:
-        scope = f" (load {self.load_id})" if self.load_id else ""
+        scope = f" ({self.scope})" if self.load_id else ""
         scope += f" on {self.table}" if self.table != self.suite else ""
         if self.evaluated == 0:
             return f"{self.suite}{scope}: not validated: {self.failed[0]['summary']}"
@@ -142,12 +152,12 @@ def validate_table(
     schema: str,
     table: str,
     *,
-    load_id: str | None = None,
+    load_id: str | Sequence[str] | None = None,
     suite: str | None = None,
     data_docs: bool = True,
 ) -> GateResult:
-    """Validate ``schema.table`` against its suite (only the rows of dlt load ``load_id`` when
-    given) and render its Data Docs page.
+    """Validate ``schema.table`` against its suite (only the rows of dlt load ``load_id``, or of the
+    loads in a list of ids, when given) and render its Data Docs page.
 
     ``suite`` names the suite when the table is not the raw table itself (a copy in another schema,
     a test table); by default it is the suite of ``schema.table``. ``data_docs=False`` stores the
@@ -155,7 +165,7 @@ def validate_table(
     A missing table is a failed result, not an error; a table without a suite is a KeyError."""
     table_suite = _suite(suite) if suite else suite_for(schema, table)
     with _project(db) as context:
-        run = _validate(context, db, table_suite, schema, table, load_id, skip_missing=False)
+        run = _validate(context, db, table_suite, schema, table, _load_ids(load_id), skip_missing=False)
         assert run is not None
         return _with_docs(context, [run], render=data_docs)[0]
 
@@ -164,18 +174,31 @@ def validate_schema(
     db: DatabaseSettings,
     schema: str,
     *,
-    load_id: str | None = None,
+    load_id: str | Sequence[str] | None = None,
+    tables: Iterable[str] | None = None,
+    suite_schema: str | None = None,
     skip_missing: bool = False,
     data_docs: bool = True,
 ) -> list[GateResult]:
-    """Validate every table of ``schema`` that has a suite, then render their Data Docs pages in one
-    build. A table that does not exist fails, unless ``skip_missing`` (then it is left out)."""
-    suites = [suite for suite in SUITES.values() if suite.schema == schema]
+    """Validate every table of ``schema`` that has a suite (only ``tables``, when given), then render
+    their Data Docs pages in one build. A table that does not exist fails, unless ``skip_missing``
+    (then it is left out). ``load_id``: only the rows of these dlt loads, in every table.
+    ``suite_schema``: the suites are those of this schema (``raw_olist`` for a copy of its tables
+    in a scratch schema, as in a benchmark); by default ``schema``'s own."""
+    ids = _load_ids(load_id)
+    of = suite_schema or schema
+    suites = [suite for suite in SUITES.values() if suite.schema == of]
     if not suites:
-        raise KeyError(f"no quality suites for schema {schema}; schemas with suites: {_schemas()}")
+        raise KeyError(f"no quality suites for schema {of}; schemas with suites: {_schemas()}")
+    if tables is not None:
+        wanted = set(tables)
+        unknown = wanted - {suite.table for suite in suites}
+        if unknown:
+            raise KeyError(f"no quality suites for {sorted(unknown)} in schema {of}")
+        suites = [suite for suite in suites if suite.table in wanted]
     with _project(db) as context:
         runs = [
-            _validate(context, db, suite, suite.schema, suite.table, load_id, skip_missing=skip_missing)
+            _validate(context, db, suite, schema, suite.table, ids, skip_missing=skip_missing)
             for suite in suites
         ]
         return _with_docs(context, [run for run in runs if run is not None], render=data_docs)
@@ -203,6 +226,19 @@ def _schemas() -> str:
     return ", ".join(sorted({suite.schema for suite in SUITES.values()}))
 
 
+def _load_ids(load_id: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """One load id or several as a tuple (None: the whole table), each checked to be a dlt load id."""
+    if load_id is None:
+        return None
+    ids = (load_id,) if isinstance(load_id, str) else tuple(dict.fromkeys(load_id))
+    if not ids:
+        raise ValueError("no load ids given: pass None to validate the whole table")
+    for item in ids:
+        if not isinstance(item, str) or not LOAD_ID_PATTERN.match(item):
+            raise ValueError(f"load_id {item!r} is not a dlt load id (letters, digits, '.', '_', '-')")
+    return ids
+
+
 def _suite(name: str) -> TableSuite:
     try:
         return SUITES[name]
@@ -216,14 +252,13 @@ def _validate(
     suite: TableSuite,
     schema: str,
     table: str,
-    load_id: str | None,
+    load_ids: tuple[str, ...] | None,
     *,
     skip_missing: bool,
 ) -> _Run | None:
     started = time.perf_counter()
     name = f"{schema}.{table}"
-    if load_id is not None and not LOAD_ID_PATTERN.match(load_id):
-        raise ValueError(f"load_id {load_id!r} is not a dlt load id (letters, digits, '.', '_', '-')")
+    load_id = ", ".join(load_ids) if load_ids else None
     columns = column_types(db, schema, table)
     if not columns:
         if skip_missing:
@@ -237,18 +272,22 @@ def _validate(
         )
         return _not_run(suite, name, load_id, started, message)
     _prune_history(suite.name, keep=KEEP_RUNS - 1)
-    query = projection(suite, schema, table, columns, load_id, server_version(db))
-    view = _create_view(db, schema, table, query)
+    query = projection(suite, schema, table, columns, load_ids, server_version(db))
+    # A load's rows are copied once (GX scans its batch several times: through a view each scan
+    # would read the whole raw table to find them); a whole table is read through a view.
+    as_table = load_ids is not None
+    view = _create_view(db, schema, table, query, as_table=as_table)
     try:
         suite_changed = _suite_changed(context, suite)
         checkpoint = _register(context, suite, name, view)
-        run = checkpoint.run(run_id=RunIdentifier(run_name=f"load_{load_id}" if load_id else "whole_table"))
+        run_name = f"load_{'+'.join(load_ids)}" if load_ids else "whole_table"
+        run = checkpoint.run(run_id=RunIdentifier(run_name=run_name))
         (result_id, validation), *_ = run.run_results.items()
         failed = [item for item in validation.results if not item.success]
         examples = _examples(checkpoint, failed) if failed else {}
     finally:
         _unregister(context, name)
-        _drop_view(db, view)
+        _drop_view(db, view, as_table=as_table)
     result = GateResult(
         suite=suite.name,
         table=name,
@@ -257,9 +296,18 @@ def _validate(
         failed=[_failure(item, examples.get(_key(item))) for item in failed],
         load_id=load_id,
         seconds=round(time.perf_counter() - started, 3),
+        rows=_rows(validation.results),
     )
     (log.info if result.success else log.warning)("quality gate %s", result.describe())
     return _Run(result, result_id, suite_changed)
+
+
+def _rows(results: list[Any]) -> int | None:
+    for item in results:
+        if item.expectation_config.type == "expect_table_row_count_to_be_between":
+            observed = (item.result or {}).get("observed_value")
+            return int(observed) if observed is not None else None
+    return None
 
 
 def _key(item: Any) -> str:
@@ -350,9 +398,10 @@ def column_types(db: DatabaseSettings, schema: str, table: str) -> dict[str, str
 # ------------------------------------------------------------------------------------ projection
 
 
-def _create_view(db: DatabaseSettings, schema: str, table: str, query: str) -> str:
-    """The projection as a view in VIEW_SCHEMA, for the run only. Its name is unique to the run, so
-    runs from other machines (which the project folder's lock does not reach) cannot collide."""
+def _create_view(db: DatabaseSettings, schema: str, table: str, query: str, *, as_table: bool = False) -> str:
+    """The projection as a view in VIEW_SCHEMA (an unlogged table with ``as_table``), for the run
+    only. Its name is unique to the run, so runs from other machines (which the project folder's
+    lock does not reach) cannot collide."""
     base = f"{schema}__{table}"
     if len(base) > 48:  # PostgreSQL cuts names at 63 bytes
         base = f"{base[:39]}_{hashlib.sha1(base.encode()).hexdigest()[:8]}"
@@ -360,7 +409,8 @@ def _create_view(db: DatabaseSettings, schema: str, table: str, query: str) -> s
     try:
         with database.connect(db) as conn, conn.cursor() as cur:
             cur.execute(f"create schema if not exists {_ident(VIEW_SCHEMA)}")
-            cur.execute(f"create view {_ident(VIEW_SCHEMA)}.{_ident(view)} as {query}")
+            kind = "unlogged table" if as_table else "view"
+            cur.execute(f"create {kind} {_ident(VIEW_SCHEMA)}.{_ident(view)} as {query}")
     except psycopg2.errors.InsufficientPrivilege as exc:
         raise RuntimeError(
             f"The quality gates need to create views in schema {VIEW_SCHEMA} ({str(exc).strip()}). "
@@ -370,10 +420,10 @@ def _create_view(db: DatabaseSettings, schema: str, table: str, query: str) -> s
     return view
 
 
-def _drop_view(db: DatabaseSettings, view: str) -> None:
+def _drop_view(db: DatabaseSettings, view: str, *, as_table: bool = False) -> None:
     """Dropped after the run, so no view of ours ever holds back a change to a raw table."""
     with database.connect(db) as conn, conn.cursor() as cur:
-        cur.execute(f"drop view if exists {_ident(VIEW_SCHEMA)}.{_ident(view)}")
+        cur.execute(f"drop {'table' if as_table else 'view'} if exists {_ident(VIEW_SCHEMA)}.{_ident(view)}")
 
 
 def _ident(name: str) -> str:
@@ -389,7 +439,7 @@ def projection(
     schema: str,
     table: str,
     columns: dict[str, str],
-    load_id: str | None = None,
+    load_id: str | Sequence[str] | None = None,
     server_version: int = 160000,
 ) -> str:
     """The SELECT the suite is validated on: every column of the table, as the suite reads it.
@@ -409,8 +459,11 @@ def projection(
         if meta["read_as"] == "key" and all(column in columns for column in meta["columns"]):
             select.append(_key_sql(meta["columns"]))
     sql = "select\n  " + ",\n  ".join(select) + f"\nfrom {_ident(schema)}.{_ident(table)}"
-    if load_id is not None:
-        sql += f"\nwhere {_ident('_dlt_load_id')} = {_literal(load_id)}"
+    ids = _load_ids(load_id)
+    if ids is not None and len(ids) == 1:
+        sql += f"\nwhere {_ident('_dlt_load_id')} = {_literal(ids[0])}"
+    elif ids is not None:
+        sql += f"\nwhere {_ident('_dlt_load_id')} in ({', '.join(map(_literal, ids))})"
     return sql
 
 

@@ -1,10 +1,10 @@
-"""Predictive CLV as Dagster assets: one multi-asset writes the four tables of the dbt source ``clv``.
+"""Predictive CLV as Dagster assets: one multi-asset writes the three tables of the dbt source ``clv``.
 
-It runs :func:`clv.warehouse.run_clv` after dbt: it reads the dbt models
-``intermediate.int_customer_transactions_unioned`` (the transactions per person) and ``marts.customer_churn``
-(the threshold churn state) and writes ``marts.customer_clv_predictions``, ``marts.clv_model_runs``,
-``marts.clv_holdout_by_frequency`` and ``marts.customer_churn_scored``. No dbt model reads these tables, so
-dbt stays one step upstream of this asset (dbt_project/DECISIONLOG.md, "Predictive CLV").
+It runs :func:`clv.warehouse.run_clv` between the two dbt steps (orchestration/assets/dbt.py): it reads the
+dbt model ``intermediate.int_customer_transactions_unioned`` (the transactions per person, built by the
+first dbt step) and writes ``marts.customer_clv_predictions``, ``marts.clv_model_runs`` and
+``marts.clv_holdout_by_frequency``; the second dbt step builds ``marts.customer_churn`` (P(alive) beside the
+threshold rule) and its descendants from the predictions (dbt_project/DECISIONLOG.md, "Predictive CLV").
 Settings: CLV_TIME_UNIT, CLV_HORIZON_MONTHS, CLV_MONTHLY_DISCOUNT_RATE, CLV_HOLDOUT_DAYS, CLV_AS_OF."""
 
 from collections.abc import Iterator
@@ -14,15 +14,15 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 
 from clv.scoring import ClvSettings, SourceResult
-from clv.warehouse import CHURN, CHURN_SCORED, HOLDOUT, MODEL_RUNS, PREDICTIONS, SCHEMA, ClvRun, run_clv
+from clv.warehouse import HOLDOUT, MODEL_RUNS, PREDICTIONS, SCHEMA, ClvRun, run_clv
+from orchestration.translators import dbt_docs_metadata, dbt_source_id
 from warehouse import database
 
 CLV_GROUP = "clv"
 CLV_SOURCE = "clv"  # the dbt source that declares the tables (models/marts/customers/_clv__sources.yml)
 TRANSACTIONS_KEY = AssetKey(["intermediate", "int_customer_transactions_unioned"])
-CHURN_KEY = AssetKey(list(CHURN))
-PREDICTIONS_KEY, MODEL_RUNS_KEY, HOLDOUT_KEY, CHURN_SCORED_KEY = (
-    AssetKey([CLV_SOURCE, table]) for table in (PREDICTIONS, MODEL_RUNS, HOLDOUT, CHURN_SCORED)
+PREDICTIONS_KEY, MODEL_RUNS_KEY, HOLDOUT_KEY = (
+    AssetKey([CLV_SOURCE, table]) for table in (PREDICTIONS, MODEL_RUNS, HOLDOUT)
 )
 
 
@@ -34,7 +34,7 @@ def _spec(key: AssetKey, deps: list[AssetKey], description: str) -> AssetSpec:
         group_name=CLV_GROUP,
         description=f"{table}: {description}",
         kinds={"python", "postgres"},
-        metadata={"dagster/table_name": table},
+        metadata={"dagster/table_name": table, **dbt_docs_metadata(dbt_source_id(CLV_SOURCE, key.path[-1]))},
     )
 
 
@@ -54,11 +54,6 @@ SPECS = [
         HOLDOUT_KEY,
         [TRANSACTIONS_KEY],
         "actual vs predicted holdout purchases per number of calibration purchases, every run.",
-    ),
-    _spec(
-        CHURN_SCORED_KEY,
-        [CHURN_KEY, PREDICTIONS_KEY],
-        "customer_churn's threshold state with the model's P(alive) and expected purchases beside it.",
     ),
 ]
 
@@ -129,21 +124,16 @@ def materializations(run: ClvRun) -> Iterator[MaterializeResult]:
         predictions.update(source_predictions)
         runs.update(source_runs)
         holdout.update(source_holdout)
-    scored = run.written.rows[CHURN_SCORED]
     yield MaterializeResult(asset_key=PREDICTIONS_KEY, metadata={**common, **predictions})
     yield MaterializeResult(asset_key=MODEL_RUNS_KEY, metadata={**common, **runs})
     yield MaterializeResult(asset_key=HOLDOUT_KEY, metadata={**common, **holdout})
-    yield MaterializeResult(
-        asset_key=CHURN_SCORED_KEY,
-        metadata={**common, "rows": scored if scored is not None else "customer_churn missing: not built"},
-    )
 
 
 @multi_asset(
     name="clv_predictions",
     specs=SPECS,
-    description="BG/NBD + Gamma-Gamma on every transaction source: predictions, model runs, holdout report, "
-    "and customer_churn with P(alive).",
+    description="BG/NBD + Gamma-Gamma on every transaction source: predictions (customer_churn reads them), "
+    "model runs, holdout report.",
     op_tags={"kind": "python"},
 )
 def clv_predictions(context: AssetExecutionContext) -> Iterator[MaterializeResult]:

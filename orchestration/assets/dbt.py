@@ -1,17 +1,146 @@
-"""The dbt project as Dagster assets; dbt tests become asset checks."""
+"""The dbt project as Dagster assets, in two steps around the CLV asset; dbt tests become asset checks.
 
-from dagster import AssetExecutionContext
+``warehouse_dbt_assets`` builds every seed and model except those that read the CLV step's predictions
+(the dbt source ``clv``) and their descendants; the CLV asset (orchestration/assets/clv.py) reads what it
+built; ``warehouse_dbt_assets_after_clv`` then builds ``customer_churn`` (P(alive) beside the threshold
+rule) and everything downstream of it. Each dbt test runs in exactly one of the two steps, once all the
+models it reads are built (dbt_project/DECISIONLOG.md, "Predictive CLV")."""
+
+import logging
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from dagster import AssetExecutionContext, Output
 from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt.asset_utils import (
+    DAGSTER_DBT_EXCLUDE_METADATA_KEY,
+    DAGSTER_DBT_SELECT_METADATA_KEY,
+    DAGSTER_DBT_SELECTOR_METADATA_KEY,
+    DBT_EMPTY_INDIRECT_SELECTION,
+    DBT_INDIRECT_SELECTION_ENV,
+    get_manifest_and_translator_from_dbt_assets,
+    get_subset_selection_for_context,
+)
+from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 
 from orchestration.dbt_project import dbt_project, ensure_manifest
 from orchestration.translators import WarehouseDbtTranslator
 from warehouse import database
 
+log = logging.getLogger(__name__)
+
 MANIFEST = ensure_manifest()
 
+# The status line PostgreSQL returns for the statement that built a node, as dbt reports it:
+# `SELECT n` (create table as), `INSERT 0 n` (a contract's create table + insert), and for seeds
+# dbt's own `INSERT n` / `CREATE n`. n is the row count of the whole table for these.
+_ROWS_IN_MESSAGE = re.compile(r"^(?:SELECT|INSERT(?: 0)?|CREATE) (\d+)$")
+# Nodes whose build statement writes the whole table, so its message gives the row count for free.
+_COUNTED_BY_BUILD = frozenset({"table", "seed"})
+ROW_COUNT = "dagster/row_count"  # the key the Dagster UI shows as the asset's row count
 
-@dbt_assets(manifest=MANIFEST, project=dbt_project, dagster_dbt_translator=WarehouseDbtTranslator())
+
+def stream_build(context: AssetExecutionContext, dbt: DbtCliResource, *args: str) -> Iterator[Any]:
+    """``dbt build <args>`` as Dagster events, every table and seed with ``dagster/row_count``.
+
+    The row count of a table or seed is the one PostgreSQL returned for the statement that wrote it
+    (free: no query); an incremental model's build writes only its new rows, so its table is
+    counted (``count(*)``, one query per incremental model). Views get no row count: counting
+    one runs its whole query. dagster-dbt's ``fetch_row_counts()`` would instead ``count(*)``
+    every table after it is built."""
+    invocation = dbt.cli(["build", *args], context=context)
+    manifest = invocation.manifest
+    for raw in invocation.stream_raw_events():
+        for event in raw.to_default_asset_events(
+            manifest=manifest,
+            dagster_dbt_translator=invocation.dagster_dbt_translator,
+            context=context,
+            target_path=invocation.target_path,
+            project=invocation.project,
+        ):
+            if isinstance(event, Output):
+                rows = _row_count(invocation, raw.raw_event)
+                if rows is not None:
+                    event = event.with_metadata({**event.metadata, ROW_COUNT: rows})
+            yield event
+
+
+def _row_count(invocation: DbtCliInvocation, raw_event: dict[str, Any]) -> int | None:
+    data = raw_event.get("data", {})
+    props = invocation.manifest["nodes"].get(data.get("node_info", {}).get("unique_id"), {})
+    materialized = props.get("config", {}).get("materialized")
+    if props.get("resource_type") == "seed":
+        materialized = "seed"
+    if materialized in _COUNTED_BY_BUILD:
+        message = data.get("result_message") if materialized == "seed" else data.get("status")
+        found = _ROWS_IN_MESSAGE.match(str(message or "").strip())
+        if found:
+            return int(found.group(1))
+    if materialized in _COUNTED_BY_BUILD or materialized == "incremental":
+        return _count(invocation, props)
+    return None
+
+
+def _count(invocation: DbtCliInvocation, props: dict[str, Any]) -> int | None:
+    adapter = invocation.adapter
+    if adapter is None or not props.get("relation_name"):
+        return None
+    try:
+        with adapter.connection_named(f"row_count_{props['unique_id']}"):
+            _, table = adapter.execute(f"select count(*) from {props['relation_name']}", fetch=True)
+        return int(table[0][0])
+    except Exception:  # a row count is a courtesy: the build stands without it
+        log.warning("could not count the rows of %s", props["unique_id"], exc_info=True)
+        return None
+
+
+# The models that read the CLV step's tables, and everything downstream of them (tests included).
+AFTER_CLV = "source:clv+"
+TRANSLATOR = WarehouseDbtTranslator()
+
+
+def tests_named_by_dagster(context: AssetExecutionContext) -> bool:
+    """True when dagster-dbt selects this step's tests by name and sets DBT_INDIRECT_SELECTION=empty: a
+    subset that leaves out a check of a selected asset (e.g. one asset materialized without its checks).
+
+    The same decision dagster-dbt makes in ``dbt.cli`` (``get_subset_selection_for_context``). Then no
+    ``--indirect-selection`` flag may be passed: the flag would override the variable and run the left-out
+    tests too."""
+    manifest, translator, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
+    tags = context.op.tags
+    _, indirect_selection = get_subset_selection_for_context(
+        context=context,
+        manifest=manifest,
+        select=tags.get(DAGSTER_DBT_SELECT_METADATA_KEY),
+        exclude=tags.get(DAGSTER_DBT_EXCLUDE_METADATA_KEY),
+        selector=tags.get(DAGSTER_DBT_SELECTOR_METADATA_KEY),
+        dagster_dbt_translator=translator,
+        current_dbt_indirect_selection_env=os.environ.get(DBT_INDIRECT_SELECTION_ENV),
+    )
+    return indirect_selection == DBT_EMPTY_INDIRECT_SELECTION
+
+
+@dbt_assets(manifest=MANIFEST, project=dbt_project, dagster_dbt_translator=TRANSLATOR, exclude=AFTER_CLV)
 def warehouse_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
-    """`dbt build` for the selected models: seeds, models and their tests, in dependency order."""
+    """`dbt build` of the seeds and models before the CLV step, with the tests whose every parent is built
+    here (`--indirect-selection cautious`): a test that also reads a model of the step after the CLV asset
+    (a relationship to dim_customers) runs there, after that model is rebuilt. A full run selects the tests
+    with `--exclude source:clv+` already; cautious keeps it so in a subset (Dagster then selects models by
+    name and dbt adds their tests), where dbt's default (eager) would run such a test before its model."""
     database.ensure()  # exports PG* for the dbt subprocess
-    yield from dbt.cli(["build"], context=context).stream()
+    args = [] if tests_named_by_dagster(context) else ["--indirect-selection", "cautious"]
+    yield from stream_build(context, dbt, *args)
+
+
+@dbt_assets(manifest=MANIFEST, project=dbt_project, dagster_dbt_translator=TRANSLATOR, select=AFTER_CLV)
+def warehouse_dbt_assets_after_clv(context: AssetExecutionContext, dbt: DbtCliResource):
+    """`dbt build` of the models that read the CLV predictions and their descendants (customer_churn,
+    customer_churn_by_segment, dim_customers), with every test that reads one of them (dbt's default, eager):
+    the models of the first step they also read were built before the CLV step started."""
+    database.ensure()  # exports PG* for the dbt subprocess
+    yield from stream_build(context, dbt)
+
+
+dbt_assets_defs = [warehouse_dbt_assets, warehouse_dbt_assets_after_clv]

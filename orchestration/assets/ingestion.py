@@ -34,6 +34,10 @@ EXAMPLE_BYO_CONFIG = ROOT / "ingestion" / "examples" / "byo_transactions.example
 # 10 s, 20 s, 40 s apart (+/- jitter).
 INGESTION_RETRY = RetryPolicy(max_retries=3, delay=10, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
 TRANSLATOR = WarehouseDltTranslator()
+# Materialization metadata for the quality gates (orchestration/checks.py): the dlt loads of the run
+# that wrote the table, and every dlt load of the run.
+LOAD_IDS_KEY = "load_ids"
+RUN_LOAD_IDS_KEY = "run_load_ids"
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,21 @@ class LoadedSource:
     run_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
+def load_ids_of(pipeline, table: str | None = None) -> list[str]:
+    """The ids of the load packages of the pipeline's last run (usually one; more when the run also
+    finished packages left pending by an earlier run); with ``table``, those with a job for it."""
+    trace = pipeline.last_trace
+    info = trace.last_load_info if trace is not None else None
+    if info is None:
+        return []
+    return sorted(
+        package.load_id
+        for package in info.load_packages
+        if table is None
+        or any(job.job_file_info.table_name == table for jobs in package.jobs.values() for job in jobs)
+    )
+
+
 def _summary(pipeline, counts: dict[str, Any], table: str) -> dict[str, Any]:
     """Rows loaded and rejected for ``table`` in this run (dlt's normalize counts), plus what the
     source counted itself (files loaded and skipped)."""
@@ -59,6 +78,9 @@ def _summary(pipeline, counts: dict[str, Any], table: str) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "rows_loaded": rows.get(table, 0),
         "rows_rejected": rows.get(f"{table}__rejected", 0),
+        # the dlt loads that wrote rows to the table in this run: the quality gate validates those rows
+        LOAD_IDS_KEY: load_ids_of(pipeline, table),
+        RUN_LOAD_IDS_KEY: load_ids_of(pipeline),
     }
     tally = counts.get(table)
     if tally is not None:

@@ -1,5 +1,5 @@
-"""The whole asset graph (keys, groups, dependencies, checks, jobs, schedules, sensors) against a
-committed snapshot, so a refactor cannot silently drop an asset, an edge or a check.
+"""The whole asset graph (keys, groups, dependencies, checks, freshness policies, jobs, schedules,
+sensors) against a committed snapshot, so a refactor cannot silently drop an asset, an edge or a check.
 
 After an intended change: `UPDATE_SNAPSHOT=1 make test` (or pytest this file) rewrites the
 snapshot; review its diff like code."""
@@ -29,6 +29,8 @@ def graph_snapshot() -> dict:
             "deps": sorted(parent.to_user_string() for parent in node.parent_keys),
             "checks": sorted(checks.get(key.to_user_string(), [])),
         }
+        if node.freshness_policy is not None:  # its kind; the window is a setting (MART_MAX_AGE_HOURS)
+            assets[key.to_user_string()]["freshness"] = type(node.freshness_policy).__name__
     return {
         "assets": assets,
         "jobs": sorted(job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")),

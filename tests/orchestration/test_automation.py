@@ -1,14 +1,24 @@
-"""The landing sensor, the failure alert and the schedule, evaluated the way the daemon does."""
+"""The landing sensor, the failure alert, the schedule and the marts' freshness policy, evaluated the
+way the daemon does."""
 
 from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, RunRequest, SkipReason, build_sensor_context
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    DagsterInstance,
+    FreshnessPolicy,
+    RunRequest,
+    SkipReason,
+    build_sensor_context,
+)
 
 from orchestration import automation
 from tests.ingestion import olist_samples
@@ -66,3 +76,50 @@ def test_alert_logs_and_posts_to_the_webhook(monkeypatch: pytest.MonkeyPatch, ca
         server.shutdown()
     assert "run 123 of job all_assets failed" in caplog.text
     assert received == [{"text": "ALERT: run 123 of job all_assets failed", "run_id": "123"}]
+
+
+def test_every_mart_and_nothing_else_has_the_freshness_policy() -> None:
+    from orchestration.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    with_policy = {key for key in graph.get_all_asset_keys() if graph.get(key).freshness_policy}
+    marts = {key for key in graph.get_all_asset_keys() if graph.get(key).group_name == "marts"}
+    assert AssetKey(["marts", "fct_orders"]) in marts and len(marts) > 10
+    assert with_policy == marts
+    policy = FreshnessPolicy.time_window(fail_window=timedelta(hours=26))  # MART_MAX_AGE_HOURS unset
+    for key in marts:
+        assert graph.get(key).freshness_policy == policy, key
+    # the policy replaces the superseded freshness checks and their sensor
+    assert not any(check.name == "freshness_check" for check in graph.asset_check_keys)
+    assert "mart_freshness_sensor" not in {sensor.name for sensor in defs.sensors or []}
+
+
+def test_the_freshness_daemon_fails_a_mart_older_than_the_window() -> None:
+    """One iteration of Dagster's freshness daemon over the code location, loaded in process (private
+    Dagster APIs: the daemon has no public entry point for a single evaluation)."""
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.test_utils import freeze_time, instance_for_test
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+    from dagster._daemon.freshness import FreshnessDaemon
+
+    mart, staging = AssetKey(["marts", "fct_orders"]), AssetKey(["staging", "stg_olist__orders"])
+    origin = InProcessCodeLocationOrigin(LoadableTargetOrigin(module_name="orchestration.definitions"))
+    with (
+        instance_for_test() as instance,
+        WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as workspace,
+    ):
+
+        def states() -> dict[str, str]:
+            list(FreshnessDaemon().run_iteration(workspace))
+            records = instance.get_freshness_state_records([mart, staging])
+            return {key.to_user_string(): record.freshness_state.value for key, record in records.items()}
+
+        assert states() == {"marts/fct_orders": "UNKNOWN", "staging/stg_olist__orders": "NOT_APPLICABLE"}
+        instance.report_runless_asset_event(AssetMaterialization(mart))
+        assert states()["marts/fct_orders"] == "PASS"
+        with freeze_time(datetime.now(UTC) + automation.MART_MAX_AGE - timedelta(minutes=5)):
+            assert states()["marts/fct_orders"] == "PASS"
+        with freeze_time(datetime.now(UTC) + automation.MART_MAX_AGE + timedelta(minutes=5)):
+            assert states()["marts/fct_orders"] == "FAIL"

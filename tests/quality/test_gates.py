@@ -326,6 +326,41 @@ def test_load_id_validates_one_load_and_only_the_whole_table_sees_keys_repeated_
         gates.validate_table(warehouse_db, schema, "orders", load_id="x' or '1'='1", suite="raw_olist.orders")
 
 
+def test_several_load_ids_and_a_schema_validated_against_another_schemas_suites(
+    warehouse_db: DatabaseSettings, schema: str
+) -> None:
+    rows = [order(1), order(2), order(1), order(3, order_status="lost")]
+    create_olist_table(warehouse_db, schema, "orders", rows)
+    with database.connect(warehouse_db) as conn, conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("update {} set _dlt_load_id = 'L2' where _source_row >= 4").format(
+                sql.Identifier(schema, "orders")
+            )
+        )
+
+    both = gates.validate_table(
+        warehouse_db, schema, "orders", load_id=[LOAD, "L2"], suite="raw_olist.orders", data_docs=False
+    )
+    (second,) = gates.validate_schema(
+        warehouse_db, schema, suite_schema="raw_olist", tables=["orders"], load_id=("L2",), data_docs=False
+    )
+
+    assert failures(both) == {
+        ("expect_column_values_to_be_in_set", "order_status"),
+        ("expect_column_values_to_be_unique", "order_id"),
+    }
+    assert (both.rows, both.scope) == (4, f"loads {LOAD}, L2")
+    assert second.table == f"{schema}.orders" and second.suite == "raw_olist.orders"
+    assert (second.rows, second.scope) == (2, "load L2")
+    assert failures(second) == {("expect_column_values_to_be_in_set", "order_status")}
+    where = gates.projection(SUITES["raw_olist.orders"], schema, "orders", {"order_id": "text"}, ["a", "b"])
+    assert where.endswith("where \"_dlt_load_id\" in ('a', 'b')")
+    with pytest.raises(ValueError, match="no load ids"):
+        gates.validate_table(warehouse_db, schema, "orders", load_id=[], suite="raw_olist.orders")
+    with pytest.raises(KeyError, match="no quality suites for"):
+        gates.validate_schema(warehouse_db, schema, suite_schema="raw_olist", tables=["nope"])
+
+
 def test_typed_columns_pass_the_same_suite_as_text(warehouse_db: DatabaseSettings, schema: str) -> None:
     columns = {
         "product_id": "text",
