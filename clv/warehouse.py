@@ -235,6 +235,13 @@ def ensure_tables(cur) -> None:
                     _table(table), sql.Identifier(name), sql.SQL(column_type)
                 )
             )
+    # "The top people by predicted CLV" is the analysts' first question; without an index it is a
+    # sort of every prediction (a few hundred ms at 1M orders), with it a few rows read.
+    cur.execute(
+        sql.SQL(
+            "create index if not exists {} on {} (transaction_source, predicted_clv desc nulls last)"
+        ).format(sql.Identifier(f"{PREDICTIONS}_by_predicted_clv"), _table(PREDICTIONS))
+    )
 
 
 def _copy(cur, table: str, columns: Columns, frame: pd.DataFrame) -> int:

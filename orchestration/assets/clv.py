@@ -8,15 +8,27 @@ threshold rule) and its descendants from the predictions (dbt_project/DECISIONLO
 Settings: CLV_TIME_UNIT, CLV_HORIZON_MONTHS, CLV_MONTHLY_DISCOUNT_RATE, CLV_HOLDOUT_DAYS, CLV_AS_OF."""
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 
-from clv.scoring import ClvSettings, SourceResult
-from clv.warehouse import HOLDOUT, MODEL_RUNS, PREDICTIONS, SCHEMA, ClvRun, run_clv
 from orchestration.translators import dbt_docs_metadata, dbt_source_id
 from warehouse import database
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from clv.scoring import SourceResult
+    from clv.warehouse import ClvRun
+
+# The tables clv.warehouse writes, named here so that loading the code location does not import numpy,
+# scipy and pandas (about 1.5 s); tests/orchestration/test_clv_asset.py checks that the names agree.
+SCHEMA, PREDICTIONS, MODEL_RUNS, HOLDOUT = (
+    "marts",
+    "customer_clv_predictions",
+    "clv_model_runs",
+    "clv_holdout_by_frequency",
+)
 
 CLV_GROUP = "clv"
 CLV_SOURCE = "clv"  # the dbt source that declares the tables (models/marts/customers/_clv__sources.yml)
@@ -58,7 +70,7 @@ SPECS = [
 ]
 
 
-def _holdout_table(by_frequency: pd.DataFrame) -> str:
+def _holdout_table(by_frequency: "pd.DataFrame") -> str:
     """The paper's figure as a markdown table: mean holdout purchases per number of calibration purchases."""
     lines = ["| calibration purchases | people | actual mean | predicted mean |", "|---|---:|---:|---:|"]
     for row in by_frequency.itertuples():
@@ -73,7 +85,7 @@ def _model_summary(row: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-def _source_metadata(source: str, result: SourceResult) -> tuple[dict, dict, dict]:
+def _source_metadata(source: str, result: "SourceResult") -> tuple[dict, dict, dict]:
     """(predictions, model runs, holdout) metadata of one source."""
     predictions: dict[str, Any] = {
         f"{source}_status": result.status + (f": {result.reason}" if result.reason else ""),
@@ -105,7 +117,7 @@ def _source_metadata(source: str, result: SourceResult) -> tuple[dict, dict, dic
     return predictions, runs, holdout
 
 
-def materializations(run: ClvRun) -> Iterator[MaterializeResult]:
+def materializations(run: "ClvRun") -> Iterator[MaterializeResult]:
     """One MaterializeResult per table, with what an engineer checks after a run."""
     settings = {
         k: v if isinstance(v, int | float | str) else str(v)
@@ -137,6 +149,9 @@ def materializations(run: ClvRun) -> Iterator[MaterializeResult]:
     op_tags={"kind": "python"},
 )
 def clv_predictions(context: AssetExecutionContext) -> Iterator[MaterializeResult]:
+    from clv.scoring import ClvSettings
+    from clv.warehouse import run_clv
+
     settings = ClvSettings.from_env()
     context.log.info(f"CLV settings: {settings}")
     run = run_clv(database.ensure(), **settings.as_kwargs())

@@ -225,3 +225,19 @@ def test_the_first_step_selects_tests_cautiously_unless_dagster_names_them(recor
     _materialize(warehouse_dbt_assets, AssetSelection.assets(fct_orders).without_checks())
     ((op, args, selection, indirect),) = recorded
     assert op == BEFORE and args == ["build"] and indirect == "empty"
+
+
+def test_the_asset_names_the_tables_clv_warehouse_writes() -> None:
+    """The asset module names the tables itself (no numpy/pandas at load time); they must agree."""
+    import sys
+
+    from clv import warehouse
+    from orchestration.assets import clv as asset_module
+
+    assert (asset_module.SCHEMA, asset_module.PREDICTIONS, asset_module.MODEL_RUNS, asset_module.HOLDOUT) == (
+        warehouse.SCHEMA,
+        warehouse.PREDICTIONS,
+        warehouse.MODEL_RUNS,
+        warehouse.HOLDOUT,
+    )
+    assert "clv.warehouse" in sys.modules  # imported here, by this test, not by the asset module
