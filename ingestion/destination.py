@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 
 import dlt
+from dlt.common.configuration.container import Container
+from dlt.common.pipeline import PipelineContext
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from warehouse import database
 from warehouse.paths import local_dir
@@ -23,6 +27,8 @@ FAST_PATH_DEFAULTS = {
 }
 for _name, _value in FAST_PATH_DEFAULTS.items():
     os.environ.setdefault(_name, _value)
+
+log = logging.getLogger(__name__)
 
 
 def postgres_destination(db: DatabaseSettings | None = None):
@@ -59,3 +65,26 @@ def make_pipeline_for_definitions(name: str, dataset: str) -> dlt.Pipeline:
         dataset_name=dataset,
         pipelines_dir=pipelines_dir(),
     )
+
+
+def table_is_empty(table_name: str) -> bool:
+    """Whether ``table_name`` in the dataset of the pipeline running now holds no row; a table that
+    does not exist yet is empty. False when that cannot be told (no running pipeline, no destination,
+    a connection problem), so callers fall back to what is always right.
+
+    The loaders ask it while they extract, to append a table's first load (COPY alone) instead of
+    merging it (COPY into a staging table, then a delete and a deduplicating insert in SQL)."""
+    context = Container()[PipelineContext]
+    if not context.is_active():
+        return False
+    try:
+        pipeline = context.pipeline()
+        with pipeline.sql_client() as client:
+            name = client.make_qualified_table_name(table_name)
+            rows = client.execute_sql(f"select exists (select 1 from {name})")
+    except DatabaseUndefinedRelation:
+        return True
+    except Exception as exc:  # noqa: BLE001 - any doubt means "not known to be empty"
+        log.info("cannot tell whether %s is empty (%s); loading it as a later load", table_name, exc)
+        return False
+    return not rows[0][0]

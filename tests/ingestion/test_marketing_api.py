@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 from psycopg2 import sql
@@ -17,10 +19,15 @@ from ingestion.destination import make_pipeline
 from ingestion.marketing_api import (
     ENDPOINTS,
     MarketingAPIError,
+    all_good,
     api_root,
     find_problem,
+    last_row_per_key,
     load_marketing,
+    marketing_source,
     page_size_setting,
+    parse_json,
+    records_to_arrow,
 )
 from sandbox.servers import Fault, MarketingAPIServer
 from warehouse import database
@@ -405,3 +412,217 @@ def test_find_problem(record: Any, problem: tuple | None) -> None:
 def test_channels_need_only_their_key() -> None:
     assert find_problem({"channel_id": "ch_1", "updated_at": None}, ENDPOINTS["channels"]) is None
     assert find_problem({"channel_name": "x"}, ENDPOINTS["channels"]) == ("channel_id", "missing primary key")
+
+
+# --------------------------------------------------------------------------------- the fast path
+
+
+def staging_tables(db, schema: str) -> list[str]:
+    rows = database.query(
+        "select table_name from information_schema.tables where table_schema = %s", (f"{schema}_staging",), db
+    )
+    return sorted(name for (name,) in rows)
+
+
+def test_first_load_appends_then_later_loads_merge(warehouse_db, api, pipeline, data_dir) -> None:
+    # Run as Dagster runs it: no loader_file_format, the source's own hints decide.
+    info = pipeline.run(marketing_source(page_size=PAGE_SIZE))
+
+    assert not info.has_failed_jobs
+    schema = pipeline.dataset_name
+    assert pipeline.default_schema.get_table("leads")["write_disposition"] == "append"
+    assert pipeline.default_schema.get_table("ad_spend")["write_disposition"] == "append"
+    assert staging_tables(warehouse_db, schema) == []  # COPY straight into the tables
+    jobs = [job.job_file_info for package in info.load_packages for job in package.jobs["completed_jobs"]]
+    formats = {job.table_name: job.file_format for job in jobs}
+    assert formats["leads"] == formats["ad_spend"] == "csv"
+    assert formats["leads__rejected"] == "insert_values"  # dicts: dlt's CSV writer miscounts them
+    assert pipeline.last_trace.last_normalize_info.row_counts["leads__rejected"] == 2
+    # dlt's lineage columns on every good row, as the row-by-row path always wrote them
+    lineage = database.query(
+        f'select count(*), count(distinct _dlt_id), count(_dlt_load_id) from "{schema}".leads',
+        None,
+        warehouse_db,
+    )
+    assert lineage == [(12, 12, 12)]
+
+    converted = lead(
+        4, converted_at=iso(BASE + timedelta(days=30)), updated_at=iso(BASE + timedelta(days=30))
+    )
+    leads = [converted if r["lead_id"] == "ld_004" else r for r in GOOD_LEADS] + BAD_LEADS
+    write_jsonl(data_dir / "marketing" / "leads.jsonl", leads)
+    _, summary = load(pipeline)
+
+    assert pipeline.default_schema.get_table("leads")["write_disposition"] == "merge"
+    assert summary.tables["leads"] == {"rows": 1, "rejected": 0}
+    by_id = {r["lead_id"]: r for r in table_rows(warehouse_db, schema, "leads", "lead_id")}
+    assert len(by_id) == 12 and by_id["ld_004"] == converted
+
+
+def test_a_record_read_twice_in_one_load_keeps_its_last_version(
+    warehouse_db, api, pipeline, data_dir
+) -> None:
+    # The API pages by (updated_at, id): a lead that changed while the load paged through comes again
+    # on a later page. Both versions arrive in one load; the newer one must win, on the first load
+    # (append) as on later ones (merge).
+    later = lead(2, converted_at=iso(BASE + timedelta(days=40)), updated_at=iso(BASE + timedelta(days=40)))
+    write_jsonl(data_dir / "marketing" / "leads.jsonl", GOOD_LEADS + [later])
+
+    _, summary = load(pipeline)
+
+    assert summary.tables["leads"] == {"rows": 12, "rejected": 0}
+    by_id = {r["lead_id"]: r for r in table_rows(warehouse_db, pipeline.dataset_name, "leads", "lead_id")}
+    assert len(by_id) == 12 and by_id["ld_002"] == later
+
+
+def test_records_beyond_the_declared_columns_load_row_by_row(warehouse_db, api, pipeline, data_dir) -> None:
+    # A field the API added and a number where text is declared: dlt's row-by-row path adds the
+    # column and keeps the value, as it always did; bad records are still quarantined.
+    odd = [lead(20, utm_source="newsletter"), lead(21, campaign_id=7)]
+    write_jsonl(data_dir / "marketing" / "leads.jsonl", GOOD_LEADS + odd + BAD_LEADS)
+
+    _, summary = load(pipeline)
+
+    assert summary.tables["leads"] == {"rows": 14, "rejected": 2}
+    schema = pipeline.dataset_name
+    assert column_types(warehouse_db, schema, "leads")["utm_source"] == VARCHAR
+    by_id = {r["lead_id"]: r for r in table_rows(warehouse_db, schema, "leads", "lead_id")}
+    assert by_id["ld_020"]["utm_source"] == "newsletter"
+    assert by_id["ld_021"]["campaign_id"] == "7"
+    assert by_id["ld_005"] == lead(5) | {"utm_source": None}
+    assert [r["column_name"] for r in table_rows(warehouse_db, schema, "leads__rejected", "reason")] == [
+        "updated_at",
+        "lead_id",
+    ]
+
+    _, again = load(pipeline)  # the cursor moved as far as on the fast path
+    assert again.tables["leads"] == {"rows": 0, "rejected": 0}
+
+
+def test_bad_records_are_quarantined_with_their_reason_on_every_page(
+    warehouse_db, api, pipeline, data_dir
+) -> None:
+    # Bad leads spread over several pages, between good ones: each page's good records load and
+    # each bad one lands once in leads__rejected with its reason, then is not quarantined again.
+    bad = [
+        lead(60, lead_id=None, updated_at=iso(BASE + timedelta(days=2, hours=1))),
+        lead(61, updated_at="2018-02-30T00:00:00Z"),
+        lead(62, updated_at=None),
+    ]
+    write_jsonl(data_dir / "marketing" / "leads.jsonl", GOOD_LEADS + bad)
+
+    _, summary = load(pipeline)
+
+    assert summary.tables["leads"] == {"rows": 12, "rejected": 3}
+    rejected = table_rows(warehouse_db, pipeline.dataset_name, "leads__rejected", "reason")
+    assert sorted((r["column_name"], r["reason"]) for r in rejected) == [
+        ("lead_id", "missing primary key"),
+        ("updated_at", "malformed updated_at (expected an ISO 8601 timestamp): '2018-02-30T00:00:00Z'"),
+        ("updated_at", "missing updated_at (the incremental cursor)"),
+    ]
+    _, again = load(pipeline)
+    assert again.tables["leads"] == {"rows": 0, "rejected": 0}
+
+
+def test_rate_limit_on_the_first_page_is_retried(warehouse_db, api, pipeline) -> None:
+    api.inject_fault(Fault.rate_limit(retry_after=1, endpoint="leads", page=1, times=2))
+
+    _, summary = load(pipeline)
+
+    assert summary.tables["leads"] == {"rows": 12, "rejected": 2}
+    first_pages = [r.status for r in requests_to(api, "leads") if r.query.get("page", "1") == "1"]
+    assert first_pages == [429, 429, 200]
+
+
+def test_records_to_arrow_takes_only_records_that_fit_the_declared_columns() -> None:
+    spend = ENDPOINTS["ad_spend"]
+    table = records_to_arrow([ad_spend(1), ad_spend(2, spend=None, impressions=None)], spend)
+    assert table is not None and table.num_rows == 2
+    assert table.schema.field("spend").type == pa.float64()
+    assert table.schema.field("impressions").type == pa.int64()
+    assert not table.schema.field("spend_id").nullable
+    assert table.to_pylist()[0] == ad_spend(1)
+    assert records_to_arrow([ad_spend(1, spend=12)], spend).to_pylist()[0]["spend"] == 12.0
+    for odd in (
+        ad_spend(1, utm_source="x"),  # a field that is not declared
+        ad_spend(1, currency=1),  # a number where text is declared
+        ad_spend(1, impressions=10.0),  # a double where bigint is declared
+        ad_spend(1, spend=True),  # a boolean where double is declared
+        ad_spend(1, clicks=2**70),  # beyond bigint
+    ):
+        assert records_to_arrow([ad_spend(2), odd], spend) is None, odd
+
+
+def test_last_row_per_key_keeps_the_last_version_in_order() -> None:
+    table = pa.table({"lead_id": ["a", "b", "a", "c", "b"], "v": [1, 2, 3, 4, 5]})
+    assert last_row_per_key(table, "lead_id").to_pylist() == [
+        {"lead_id": "a", "v": 3},
+        {"lead_id": "c", "v": 4},
+        {"lead_id": "b", "v": 5},
+    ]
+    unique = pa.table({"lead_id": ["a", "b"], "v": [1, 2]})
+    assert last_row_per_key(unique, "lead_id") is unique
+
+
+def test_parse_json_falls_back_to_the_json_module() -> None:
+    assert parse_json(b'{"data": [{"a": 1}]}') == {"data": [{"a": 1}]}
+    assert math.isnan(parse_json(b'{"spend": NaN}')["spend"])  # orjson refuses NaN
+    assert parse_json('{"a": "é"}'.encode("utf-16")) == {"a": "é"}
+    with pytest.raises(ValueError):
+        parse_json(b"<html>")
+
+
+def test_empty_strings_stay_empty_strings(warehouse_db, api, pipeline, data_dir) -> None:
+    # dlt loads CSV with FORCE_NULL on nullable columns, which would turn "" into null; the raw
+    # tables keep values as delivered.
+    blank = lead(30, campaign_id="", customer_unique_id=" ")
+    write_jsonl(data_dir / "marketing" / "leads.jsonl", GOOD_LEADS + [blank])
+
+    _, summary = load(pipeline)
+
+    assert summary.tables["leads"] == {"rows": 13, "rejected": 0}
+    by_id = {r["lead_id"]: r for r in table_rows(warehouse_db, pipeline.dataset_name, "leads", "lead_id")}
+    assert by_id["ld_030"] == blank
+    assert by_id["ld_001"]["converted_at"] is None
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        ad_spend(3),
+        ad_spend(3, spend_id=" "),
+        ad_spend(3, spend_id="\x1c"),  # whitespace to str.strip
+        ad_spend(3, spend_id="é"),
+        ad_spend(3, spend_id=None),
+        ad_spend(3, updated_at="2018-02-30T00:00:00Z"),
+        ad_spend(3, updated_at="2018-01-01T24:00:00Z"),
+        ad_spend(3, updated_at="0000-01-01T00:00:00Z"),
+        ad_spend(3, updated_at="2018-01-01 00:00:00"),
+        ad_spend(3, updated_at="2018-01-01T00:00:00.5+00:00"),
+        ad_spend(3, updated_at=None),
+        ad_spend(3, spend=-0.0),
+        ad_spend(3, spend=float("nan")),
+        ad_spend(3, spend=-1),
+        ad_spend(3, spend=None),
+    ],
+)
+def test_the_page_check_agrees_with_find_problem(record: dict[str, Any]) -> None:
+    spend = ENDPOINTS["ad_spend"]
+    page = records_to_arrow([ad_spend(1), record], spend)
+    assert page is not None
+    if all_good(page, spend):  # it may leave a good record to find_problem, never pass a bad one
+        assert find_problem(record, spend) is None
+    if record == ad_spend(3):
+        assert all_good(page, spend)
+
+
+def test_a_table_that_holds_rows_is_merged_even_without_dlt_state(warehouse_db, api, pipeline) -> None:
+    load(pipeline)
+    other = make_pipeline(f"{pipeline.pipeline_name}_other", pipeline.dataset_name, warehouse_db)
+
+    _, summary = load(other)  # no cursor: everything again
+
+    assert summary.tables["leads"]["rows"] == 12
+    assert other.default_schema.get_table("leads")["write_disposition"] == "merge"
+    leads = table_rows(warehouse_db, pipeline.dataset_name, "leads", "lead_id")
+    assert len(leads) == len({r["lead_id"] for r in leads}) == 12
