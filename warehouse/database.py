@@ -83,18 +83,17 @@ def _tune_embedded(info) -> bool:
     try:
         with conn.cursor() as cur:
             cur.execute(
-                "select name, setting, unit, context from pg_settings where name = any(%s)",
+                "select name, current_setting(name), context from pg_settings where name = any(%s)",
                 (list(EMBEDDED_SERVER_SETTINGS),),
             )
-            current = {name: (setting, unit, context) for name, setting, unit, context in cur.fetchall()}
             changed, restart = False, False
-            for name, wanted in EMBEDDED_SERVER_SETTINGS.items():
-                cur.execute("select current_setting(%s)", (name,))
-                if cur.fetchone()[0].lower() == wanted.lower():
+            for name, current, context in cur.fetchall():
+                wanted = EMBEDDED_SERVER_SETTINGS[name]
+                if current.lower() == wanted.lower():
                     continue
                 cur.execute(sql.SQL("alter system set {} = %s").format(sql.Identifier(name)), (wanted,))
                 changed = True
-                restart = restart or current[name][2] == "postmaster"
+                restart = restart or context == "postmaster"
             if changed:
                 cur.execute("select pg_reload_conf()")
             return restart
