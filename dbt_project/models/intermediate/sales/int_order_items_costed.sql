@@ -1,11 +1,48 @@
-{{ config(materialized='table') }}
+{{ config(
+    materialized='incremental',
+    unique_key='order_id',
+    indexes=[
+        {'columns': ['order_id', 'order_item_id'], 'unique': True},
+        {'columns': ['_built_at']},
+    ]
+) }}
+{#- Incremental by order: a run recosts every item of the orders whose items, purchase date or
+    product costs changed since the last build, and replaces those orders' rows
+    (macros/incremental.sql; DECISIONLOG.md "Incremental builds"). -#}
 
-with items as (
+with
+{%- if is_incremental() %}
+changed_orders as (
+    select changed.order_id
+    from {{ ref('stg_olist__order_items') }} as changed
+    where {{ built_since_last_run('changed') }}
+    union
+    select changed.order_id
+    from {{ ref('stg_olist__orders') }} as changed
+    where {{ built_since_last_run('changed') }}
+    union
+    select all_items.order_id
+    from {{ ref('stg_olist__order_items') }} as all_items
+    where all_items.product_id in (
+        select changed.product_id
+        from {{ ref('stg_erp__product_costs') }} as changed
+        where {{ built_since_last_run('changed') }}
+    )
+),
+{%- endif %}
+
+items as (
     select * from {{ ref('stg_olist__order_items') }}
+    {%- if is_incremental() %}
+    where order_id in (select order_id from changed_orders)
+    {%- endif %}
 ),
 
 orders as (
     select * from {{ ref('stg_olist__orders') }}
+    {%- if is_incremental() %}
+    where order_id in (select order_id from changed_orders)
+    {%- endif %}
 ),
 
 costs as (
@@ -50,7 +87,8 @@ final as (
         price + freight_value as gross_revenue,
         unit_cost,
         price - unit_cost as item_margin,
-        greatest(_loaded_at, cost_loaded_at) as source_loaded_at
+        greatest(_loaded_at, cost_loaded_at) as source_loaded_at,
+        {{ built_at() }} as _built_at
     from costed
 )
 

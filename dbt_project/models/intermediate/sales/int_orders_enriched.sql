@@ -1,11 +1,45 @@
 {{ config(
-    materialized='table',
-    indexes=[{'columns': ['order_id'], 'unique': True}, {'columns': ['customer_unique_id']}]
+    materialized='incremental',
+    incremental_strategy='replace_keys',
+    unique_key='order_id',
+    indexes=[{'columns': ['order_id'], 'unique': True}, {'columns': ['customer_unique_id']}, {'columns': ['_built_at']}]
 ) }}
+{#- Incremental by order: a run recomputes the orders that any of their inputs changed since the
+    last build (the order, its customer, items and their costs, payments, refunds, reviews, the
+    person's marketing leads) and replaces their rows (macros/incremental.sql; DECISIONLOG.md
+    "Incremental builds"). -#}
+-- depends_on: {{ ref('stg_marketing__leads') }}
 
-with orders as (
+with
+{%- if is_incremental() %}
+changed_orders as (
+    {%- for input in ['stg_olist__orders', 'int_order_items_costed', 'stg_olist__order_payments',
+                      'stg_erp__refunds', 'stg_olist__order_reviews'] %}
+    select changed.order_id
+    from {{ ref(input) }} as changed
+    where {{ built_since_last_run('changed') }}
+    union
+    {%- endfor %}
+    select all_orders.order_id
+    from {{ ref('stg_olist__orders') }} as all_orders
+    inner join {{ ref('stg_olist__customers') }} as all_customers
+        on all_orders.customer_id = all_customers.customer_id
+    where {{ built_since_last_run('all_customers') }}
+        or all_customers.customer_unique_id in (
+            select changed.customer_unique_id
+            from {{ ref('stg_marketing__leads') }} as changed
+            where {{ built_since_last_run('changed') }}
+                and changed.customer_unique_id is not null
+        )
+),
+{%- endif %}
+
+orders as (
     select * from {{ ref('stg_olist__orders') }}
     where purchased_at is not null
+    {%- if is_incremental() %}
+        and order_id in (select order_id from changed_orders)
+    {%- endif %}
 ),
 
 customers as (
@@ -14,19 +48,31 @@ customers as (
 
 items as (
     select * from {{ ref('int_order_items_costed') }}
+    {%- if is_incremental() %}
+    where order_id in (select order_id from changed_orders)
+    {%- endif %}
 ),
 
 payments as (
     select * from {{ ref('stg_olist__order_payments') }}
+    {%- if is_incremental() %}
+    where order_id in (select order_id from changed_orders)
+    {%- endif %}
 ),
 
 refunds as (
     select * from {{ ref('stg_erp__refunds') }}
     where refund_amount is not null
+    {%- if is_incremental() %}
+        and order_id in (select order_id from changed_orders)
+    {%- endif %}
 ),
 
 reviews as (
     select * from {{ ref('stg_olist__order_reviews') }}
+    {%- if is_incremental() %}
+    where order_id in (select order_id from changed_orders)
+    {%- endif %}
 ),
 
 acquisitions as (
@@ -153,8 +199,9 @@ final as (
         case
             when delivered_to_customer_at is not null and estimated_delivery_at is not null
                 then delivered_to_customer_at::date > estimated_delivery_at::date
-        end as is_delivered_late
+        end as is_delivered_late,
+        {{ built_at() }} as _built_at
     from joined
 )
 
-select * from final
+{{ select_replacing_keys('final', 'changed_orders', 'order_id') }}

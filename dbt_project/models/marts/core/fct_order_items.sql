@@ -1,18 +1,50 @@
 {{ config(
+    materialized='incremental',
+    incremental_strategy='replace_keys',
+    unique_key='order_id',
     indexes=[
         {'columns': ['order_id', 'order_item_id'], 'unique': True},
         {'columns': ['product_id']},
         {'columns': ['seller_id']},
         {'columns': ['purchase_date']},
+        {'columns': ['_built_at']},
     ]
 ) }}
+{#- Incremental by order: a run replaces the items of the orders int_order_items_costed or
+    int_orders_enriched rewrote since this table's last build, and drops those of orders
+    int_orders_enriched no longer holds (macros/incremental.sql;
+    DECISIONLOG.md "Incremental builds"). -#}
 
-with items as (
+with
+{%- if is_incremental() %}
+changed_orders as (
+    select changed.order_id
+    from {{ ref('int_order_items_costed') }} as changed
+    where {{ built_since_last_run('changed') }}
+    union
+    select changed.order_id
+    from {{ ref('int_orders_enriched') }} as changed
+    where {{ built_since_last_run('changed') }}
+    union
+    -- Orders int_orders_enriched no longer holds.
+    select current_items.order_id
+    from {{ this }} as current_items
+    where current_items.order_id not in (select all_orders.order_id from {{ ref('int_orders_enriched') }} as all_orders)
+),
+{%- endif %}
+
+items as (
     select * from {{ ref('int_order_items_costed') }}
+    {%- if is_incremental() %}
+    where order_id in (select order_id from changed_orders)
+    {%- endif %}
 ),
 
 orders as (
     select * from {{ ref('int_orders_enriched') }}
+    {%- if is_incremental() %}
+    where order_id in (select order_id from changed_orders)
+    {%- endif %}
 ),
 
 final as (
@@ -32,10 +64,11 @@ final as (
         items.freight_value,
         items.gross_revenue,
         items.unit_cost,
-        items.item_margin
+        items.item_margin,
+        {{ built_at() }} as _built_at
     from items
     inner join orders
         on items.order_id = orders.order_id
 )
 
-select * from final
+{{ select_replacing_keys('final', 'changed_orders', 'order_id') }}

@@ -1,9 +1,14 @@
-{{ config(materialized='table') }}
-{#- A table, not a view: several models and tests read it, and at a million orders re-running
-    its deduplication for each of them costs more than storing it once (DECISIONLOG.md). -#}
+{{ config(
+    materialized='incremental',
+    unique_key=['product_id', 'valid_from'],
+    indexes=[{'columns': ['product_id', 'valid_from'], 'unique': True}, {'columns': ['_built_at']}]
+) }}
+{#- Incremental: a run reads only the raw rows of new loads and replaces the keys they carry
+    (macros/incremental.sql; DECISIONLOG.md "Incremental builds"). -#}
 
 with source as (
     select * from {{ source('erp', 'product_costs') }}
+    {{ unread_loads() }}
 ),
 
 deduplicated as (
@@ -14,6 +19,7 @@ deduplicated as (
     from source
     where product_id is not null
         and valid_from is not null
+        {{ not_superseded({'product_id': 'lower(btrim(source.product_id))', 'valid_from': 'source.valid_from::date'}, row_alias='source') }}
     order by product_id, valid_from, updated_at desc nulls last, _dlt_load_id desc
 ),
 
@@ -27,7 +33,8 @@ final as (
         coalesce(upper(nullif(btrim(currency), '')), 'BRL') as currency,
         updated_at::timestamptz at time zone 'UTC' as updated_at,
         _dlt_load_id,
-        {{ dlt_loaded_at() }} as _loaded_at
+        {{ dlt_loaded_at() }} as _loaded_at,
+        {{ built_at() }} as _built_at
     from deduplicated
 )
 

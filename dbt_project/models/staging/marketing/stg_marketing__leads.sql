@@ -1,9 +1,14 @@
-{{ config(materialized='table') }}
-{#- A table, not a view: several models and tests read it, and at a million orders re-running
-    its deduplication for each of them costs more than storing it once (DECISIONLOG.md). -#}
+{{ config(
+    materialized='incremental',
+    unique_key='lead_id',
+    indexes=[{'columns': ['lead_id'], 'unique': True}, {'columns': ['customer_unique_id']}, {'columns': ['_built_at']}]
+) }}
+{#- Incremental: a run reads only the raw rows of new loads and replaces the keys they carry
+    (macros/incremental.sql; DECISIONLOG.md "Incremental builds"). -#}
 
 with source as (
     select * from {{ source('marketing', 'leads') }}
+    {{ unread_loads() }}
 ),
 
 typed as (
@@ -18,6 +23,7 @@ typed as (
         _dlt_load_id
     from source
     where nullif(btrim(lead_id), '') is not null
+        {{ not_superseded({'lead_id': 'btrim(source.lead_id)'}, row_alias='source') }}
 ),
 
 deduplicated as (
@@ -39,7 +45,8 @@ final as (
         converted_at is not null as is_converted,
         updated_at,
         _dlt_load_id,
-        {{ dlt_loaded_at() }} as _loaded_at
+        {{ dlt_loaded_at() }} as _loaded_at,
+        {{ built_at() }} as _built_at
     from deduplicated
 )
 

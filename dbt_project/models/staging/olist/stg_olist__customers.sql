@@ -1,9 +1,14 @@
-{{ config(materialized='table') }}
-{#- A table, not a view: several models and tests read it, and at a million orders re-running
-    its deduplication for each of them costs more than storing it once (DECISIONLOG.md). -#}
+{{ config(
+    materialized='incremental',
+    unique_key='customer_id',
+    indexes=[{'columns': ['customer_id'], 'unique': True}, {'columns': ['_built_at']}]
+) }}
+{#- Incremental: a run reads only the raw rows of new loads and replaces the keys they carry
+    (macros/incremental.sql; DECISIONLOG.md "Incremental builds"). -#}
 
 with source as (
     select * from {{ source('olist', 'customers') }}
+    {{ unread_loads() }}
 ),
 
 deduplicated as (
@@ -11,6 +16,7 @@ deduplicated as (
         *
     from source
     where nullif(btrim(customer_id), '') is not null
+        {{ not_superseded({'customer_id': 'lower(btrim(source.customer_id))'}, row_alias='source') }}
     order by lower(btrim(customer_id)), _dlt_load_id desc, _source_row desc
 ),
 
@@ -22,7 +28,8 @@ final as (
         nullif(btrim(customer_city), '') as customer_city,
         upper(btrim(customer_state)) as customer_state,
         _dlt_load_id,
-        {{ dlt_loaded_at() }} as _loaded_at
+        {{ dlt_loaded_at() }} as _loaded_at,
+        {{ built_at() }} as _built_at
     from deduplicated
 )
 

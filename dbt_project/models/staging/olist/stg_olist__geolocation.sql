@@ -1,10 +1,15 @@
-{{ config(materialized='table') }}
-{#- A table, not a view: several models and tests read it, and at a million orders re-running
-    its deduplication for each of them costs more than storing it once (DECISIONLOG.md). -#}
+{{ config(
+    materialized='incremental',
+    unique_key='_source_file',
+    indexes=[{'columns': ['_source_file']}, {'columns': ['zip_code_prefix']}, {'columns': ['_built_at']}]
+) }}
+{#- Incremental: a run reads the raw rows of new loads and replaces the files they carry, whole
+    (macros/incremental.sql; DECISIONLOG.md "Incremental builds"). -#}
 
 with source as (
     -- Append-only: many points per zip prefix, and the same point again in later files.
     select * from {{ source('olist', 'geolocation') }}
+    {{ unread_loads() }}
 ),
 
 latest_load_per_file as (
@@ -15,6 +20,7 @@ latest_load_per_file as (
         max(_dlt_load_id) as _dlt_load_id
     -- The source again rather than the CTE: a CTE read twice is materialized in full.
     from {{ source('olist', 'geolocation') }}
+    {{ unread_loads() }}
     group by _source_file
 ),
 
@@ -32,6 +38,8 @@ typed as (
     inner join latest_load_per_file
         on source._source_file = latest_load_per_file._source_file
         and source._dlt_load_id = latest_load_per_file._dlt_load_id
+    where true
+        {{ not_superseded({'_source_file': 'source._source_file'}, row_alias='source') }}
 ),
 
 final as (
@@ -45,7 +53,8 @@ final as (
         coalesce(latitude between -34 and 5.5 and longitude between -74 and -34, false) as is_in_brazil,
         _source_file,
         _source_row,
-        _dlt_load_id
+        _dlt_load_id,
+        {{ built_at() }} as _built_at
     from typed
 )
 

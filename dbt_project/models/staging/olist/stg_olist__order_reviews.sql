@@ -1,9 +1,14 @@
-{{ config(materialized='table') }}
-{#- A table, not a view: several models and tests read it, and at a million orders re-running
-    its deduplication for each of them costs more than storing it once (DECISIONLOG.md). -#}
+{{ config(
+    materialized='incremental',
+    unique_key=['review_id', 'order_id'],
+    indexes=[{'columns': ['review_id', 'order_id'], 'unique': True}, {'columns': ['_built_at']}]
+) }}
+{#- Incremental: a run reads only the raw rows of new loads and replaces the keys they carry
+    (macros/incremental.sql; DECISIONLOG.md "Incremental builds"). -#}
 
 with source as (
     select * from {{ source('olist', 'order_reviews') }}
+    {{ unread_loads() }}
 ),
 
 deduplicated as (
@@ -13,6 +18,7 @@ deduplicated as (
     from source
     where nullif(btrim(review_id), '') is not null
         and nullif(btrim(order_id), '') is not null
+        {{ not_superseded({'review_id': 'lower(btrim(source.review_id))', 'order_id': 'lower(btrim(source.order_id))'}, row_alias='source') }}
     order by lower(btrim(review_id)), lower(btrim(order_id)), _dlt_load_id desc, _source_row desc
 ),
 
@@ -31,7 +37,8 @@ final as (
         {{ try_timestamp('review_creation_date') }} as review_created_at,
         {{ try_timestamp('review_answer_timestamp') }} as review_answered_at,
         _dlt_load_id,
-        {{ dlt_loaded_at() }} as _loaded_at
+        {{ dlt_loaded_at() }} as _loaded_at,
+        {{ built_at() }} as _built_at
     from deduplicated
 )
 

@@ -1,9 +1,14 @@
-{{ config(materialized='table') }}
-{#- A table, not a view: several models and tests read it, and at a million orders re-running
-    its deduplication for each of them costs more than storing it once (DECISIONLOG.md). -#}
+{{ config(
+    materialized='incremental',
+    unique_key='order_id',
+    indexes=[{'columns': ['order_id'], 'unique': True}, {'columns': ['_built_at']}]
+) }}
+{#- Incremental: a run reads only the raw rows of new loads and replaces the orders they carry
+    (macros/incremental.sql; DECISIONLOG.md "Incremental builds"). -#}
 
 with source as (
     select * from {{ source('olist', 'orders') }}
+    {{ unread_loads() }}
 ),
 
 deduplicated as (
@@ -13,6 +18,7 @@ deduplicated as (
         *
     from source
     where nullif(btrim(order_id), '') is not null
+        {{ not_superseded({'order_id': 'lower(btrim(source.order_id))'}, row_alias='source') }}
     order by lower(btrim(order_id)), _dlt_load_id desc, _source_row desc
 ),
 
@@ -28,7 +34,8 @@ final as (
         {{ try_timestamp('order_estimated_delivery_date') }} as estimated_delivery_at,
         _source_file,
         _dlt_load_id,
-        {{ dlt_loaded_at() }} as _loaded_at
+        {{ dlt_loaded_at() }} as _loaded_at,
+        {{ built_at() }} as _built_at
     from deduplicated
 )
 
