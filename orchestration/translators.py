@@ -82,8 +82,17 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
         )
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> AssetSpec:
+        # dagster-dbt asks for a node's spec once more for every node that depends on it (600 times for
+        # 84 nodes); it memoizes its own part by this key, and this memoizes the rest.
+        memo = self.__dict__.setdefault("_warehouse_specs", {})
+        key = (id(manifest), unique_id, id(project))
+        if key not in memo:
+            memo[key] = self._warehouse_spec(manifest, unique_id, project)
+        return memo[key]
+
+    def _warehouse_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
-        spec = spec.merge_attributes(metadata=dbt_docs_metadata(unique_id))
+        metadata = {**spec.metadata, **dbt_docs_metadata(unique_id)}
         props = self.get_resource_props(manifest, unique_id)
         if props["resource_type"] == "source":
             # A quarantine table `<table>__rejected` is written by the same load as `<table>`.
@@ -91,9 +100,10 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
             return spec.replace_attributes(
                 key=raw_asset_key(props["source_name"], table),
                 group_name=SOURCE_GROUPS.get(props["source_name"], RAW_GROUP),
+                metadata=metadata,
             )
         fqn = props.get("fqn", [])
         layer = fqn[1] if len(fqn) > 2 else None
         if props["resource_type"] == "seed":
             layer = "reference"
-        return spec.replace_attributes(group_name=layer or "dbt")
+        return spec.replace_attributes(group_name=layer or "dbt", metadata=metadata)
