@@ -15,6 +15,7 @@ A file that lacks a required column fails the load with a message naming the fil
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -22,9 +23,11 @@ import logging
 import os
 import posixpath
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import dlt
 import fsspec
@@ -41,6 +44,9 @@ DATASET = "raw_olist"
 FORMATS = (".csv", ".csv.gz", ".parquet", ".jsonl", ".jsonl.gz", ".json")
 TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?$"
 NUMBER_PATTERN = r"^-?\d+(\.\d+)?$"
+# Files are read, checked and written in batches, so memory does not grow with a file's size:
+BATCH_BYTES = 16 << 20  # CSV and JSON Lines: bytes read at a time
+BATCH_ROWS = 100_000  # Parquet and the row-by-row CSV reader: rows at a time; rejected rows per item
 
 
 class SourceFileError(ValueError):
@@ -250,42 +256,184 @@ def find_files(landing_url: str, spec: TableSpec) -> list[tuple[str, str]]:
     return sorted(found)
 
 
-def read_file(fs: fsspec.AbstractFileSystem, path: str) -> tuple[pa.Table, list[dict]]:
-    """One file as an all-text Arrow table with ``_source_row``, plus the records that could not be
-    split into the header's fields. Raises SourceFileError when the file cannot be read at all."""
+def _open(fs: fsspec.AbstractFileSystem, path: str):
+    return fs.open(path, "rb", compression="gzip" if path.lower().endswith(".gz") else None)
+
+
+class NeedsRowByRow(Exception):
+    """A CSV record does not have the header's number of fields: Arrow cannot say which record it
+    was, so the file must be read again with :func:`read_csv_row_by_row`."""
+
+
+def read_batches(
+    fs: fsspec.AbstractFileSystem, path: str, seen: set[str]
+) -> Iterator[tuple[pa.Table, list[dict]]]:
+    """One file in batches of at most about :data:`BATCH_BYTES` (or :data:`BATCH_ROWS` rows): each an
+    all-text Arrow table with ``_source_row``, plus the records that could not be split into the
+    header's fields. ``seen`` receives the file's column names as they become known (CSV header
+    and Parquet schema before the first batch, JSON keys batch by batch).
+
+    Raises SourceFileError when the file cannot be read at all, and NeedsRowByRow when a CSV file
+    must be read row by row; both can come after some batches, which the caller then undoes."""
     name = path.lower()
     try:
-        with fs.open(path, "rb", compression="gzip" if name.endswith(".gz") else None) as handle:
-            data = handle.read()
         if ".parquet" in name:
-            table = pq.read_table(pa.BufferReader(data))
-            table = table.append_column("_source_row", _row_numbers(2, table.num_rows))
-            rejected: list[dict] = []
+            yield from _parquet_batches(fs, path, seen)
         elif ".json" in name:
-            table = pajson.read_json(pa.BufferReader(data))
-            table = table.append_column("_source_row", _row_numbers(1, table.num_rows))
-            rejected = []
+            yield from _json_batches(fs, path, seen)
         else:
-            _check_utf8(data, path)
-            table, rejected = read_csv(data, path)
+            yield from _csv_batches(fs, path, seen)
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError, csv.Error) as exc:
+        if ".parquet" not in name and ".json" not in name:
+            _check_utf8(fs, path)
         raise SourceFileError(f"{path}: the file cannot be read ({exc})") from exc
-    return _as_text(table), rejected
 
 
-def _check_utf8(data: bytes, path: str) -> None:
+def _parquet_batches(
+    fs: fsspec.AbstractFileSystem, path: str, seen: set[str]
+) -> Iterator[tuple[pa.Table, list]]:
+    with _open(fs, path) as handle:
+        parquet = pq.ParquetFile(handle)
+        seen.update(_column_name(name) for name in parquet.schema_arrow.names)
+        next_row = 2
+        for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+            yield _numbered(pa.Table.from_batches([batch]), next_row), []
+            next_row += batch.num_rows
+
+
+def _json_batches(
+    fs: fsspec.AbstractFileSystem, path: str, seen: set[str]
+) -> Iterator[tuple[pa.Table, list]]:
+    """JSON Lines in chunks of whole lines; blank lines are not records, as for Arrow's reader."""
+    with _open(fs, path) as handle:
+        next_row = 1
+        first = True
+        while True:
+            chunk = handle.read(BATCH_BYTES)
+            if not chunk and not first:
+                break
+            chunk += handle.readline()
+            if chunk.strip() or first:  # an empty file fails as it does read whole
+                table = pajson.read_json(pa.BufferReader(chunk))
+                seen.update(_column_name(name) for name in table.column_names)
+                yield _numbered(table, next_row), []
+                next_row += table.num_rows
+            first = False
+
+
+def _csv_batches(fs: fsspec.AbstractFileSystem, path: str, seen: set[str]) -> Iterator[tuple[pa.Table, list]]:
+    """Olist CSV: quoted fields that may hold line breaks; empty string means missing. Arrow's
+    streaming reader, one block at a time; a record with the wrong number of fields raises
+    NeedsRowByRow before any batch after it is handed out."""
+    with _open(fs, path) as handle:
+        header = _csv_header(handle.readline())
+        seen.update(_column_name(name) for name in header)
+        handle.seek(0)
+        invalid: list[str] = []
+        reader = pacsv.open_csv(
+            handle,
+            read_options=pacsv.ReadOptions(block_size=BATCH_BYTES),
+            parse_options=pacsv.ParseOptions(
+                newlines_in_values=True,
+                invalid_row_handler=lambda row: invalid.append(row.text) or "skip",
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header},
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+                null_values=[""],
+            ),
+        )
+        next_row = 2
+        for batch in reader:
+            if invalid:
+                break
+            yield _numbered(pa.Table.from_batches([batch]), next_row), []
+            next_row += batch.num_rows
+    if invalid:
+        raise NeedsRowByRow(path)
+
+
+def read_csv_row_by_row(fs: fsspec.AbstractFileSystem, path: str) -> Iterator[tuple[pa.Table, list[dict]]]:
+    """A CSV file read with the csv module, in batches of :data:`BATCH_ROWS` records, so that each
+    record that does not have the header's number of fields is rejected with its exact row number."""
     try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise SourceFileError(
-            f"{path}: the file cannot be read: not UTF-8 (byte {exc.start}, line {line}); "
-            "save it as UTF-8 and drop it in the landing folder again"
-        ) from None
+        with _open(fs, path) as handle:
+            header = _csv_header(handle.readline())
+            handle.seek(0)
+            reader = csv.reader(io.TextIOWrapper(handle, encoding="utf-8-sig", newline=""))
+            next(reader)
+            columns: list[list[str | None]] = [[] for _ in header]
+            row_numbers: list[int] = []
+            rejected: list[dict] = []
+            for row_number, record in enumerate(reader, start=2):
+                if len(record) != len(header):
+                    rejected.append(
+                        {
+                            "source_file": path,
+                            "source_row": row_number,
+                            "column_name": None,
+                            "reason": f"row has {len(record)} fields, the header has {len(header)}",
+                            "record": json.dumps(record, ensure_ascii=False)[:4000],
+                        }
+                    )
+                else:
+                    row_numbers.append(row_number)
+                    for values, value in zip(columns, record, strict=True):
+                        values.append(value if value != "" else None)
+                if len(row_numbers) + len(rejected) >= BATCH_ROWS:
+                    yield _row_batch(header, columns, row_numbers), rejected
+                    columns, row_numbers, rejected = [[] for _ in header], [], []
+            yield _row_batch(header, columns, row_numbers), rejected
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError, csv.Error) as exc:
+        _check_utf8(fs, path)
+        raise SourceFileError(f"{path}: the file cannot be read ({exc})") from exc
+
+
+def _row_batch(header: list[str], columns: list[list[str | None]], row_numbers: list[int]) -> pa.Table:
+    arrays = [pa.array(values, pa.string()) for values in columns]
+    table = pa.table(arrays + [pa.array(row_numbers, pa.int64())], names=header + ["_source_row"])
+    return _as_text(table)
+
+
+def _numbered(table: pa.Table, first_row: int) -> pa.Table:
+    return _as_text(table.append_column("_source_row", _row_numbers(first_row, table.num_rows)))
+
+
+def _check_utf8(fs: fsspec.AbstractFileSystem, path: str) -> None:
+    """Raise the file's first byte that is not UTF-8, with its line; the file is read in chunks."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = lines = 0  # bytes and line breaks before the decoder's pending bytes
+    try:
+        with _open(fs, path) as handle:
+            while True:
+                chunk = handle.read(BATCH_BYTES)
+                pending = decoder.getstate()[0]
+                try:
+                    decoder.decode(chunk, final=not chunk)
+                except UnicodeDecodeError as exc:
+                    data = pending + chunk
+                    byte, line = offset + exc.start, lines + data.count(b"\n", 0, exc.start) + 1
+                    raise SourceFileError(
+                        f"{path}: the file cannot be read: not UTF-8 (byte {byte}, line {line}); "
+                        "save it as UTF-8 and drop it in the landing folder again"
+                    ) from None
+                if not chunk:
+                    return
+                data = pending + chunk
+                kept = len(decoder.getstate()[0])
+                offset += len(data) - kept
+                lines += data.count(b"\n", 0, len(data) - kept)
+    except (OSError, EOFError):
+        return  # not readable as bytes either: the caller's error says so
 
 
 def _row_numbers(first: int, count: int) -> pa.Array:
     return pa.array(range(first, first + count), pa.int64())
+
+
+def _column_name(name: str) -> str:
+    return name.strip().lower()
 
 
 def _as_text(table: pa.Table) -> pa.Table:
@@ -302,64 +450,12 @@ def _as_text(table: pa.Table) -> pa.Table:
         else:
             column = pc.cast(column, pa.string())
         columns.append(column)
-    return pa.table(columns, names=[name.strip().lower() for name in table.column_names])
+    return pa.table(columns, names=[_column_name(name) for name in table.column_names])
 
 
-def _csv_header(data: bytes) -> list[str]:
-    first_line = data.split(b"\n", 1)[0].decode("utf-8-sig").rstrip("\r")
-    return next(csv.reader([first_line]))
-
-
-def read_csv(data: bytes, path: str) -> tuple[pa.Table, list[dict]]:
-    """Olist CSV: quoted fields that may hold line breaks; empty string means missing.
-
-    The fast path is Arrow's multi-threaded reader. When a record does not have the header's
-    number of fields, Arrow cannot say which record it was, so the file is read again with the
-    csv module to give each rejected record its exact row number."""
-    header = _csv_header(data)
-    invalid: list[str] = []
-    table = pacsv.read_csv(
-        pa.BufferReader(data),
-        read_options=pacsv.ReadOptions(block_size=16 << 20),
-        parse_options=pacsv.ParseOptions(
-            newlines_in_values=True, invalid_row_handler=lambda row: invalid.append(row.text) or "skip"
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in header},
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
-            null_values=[""],
-        ),
-    )
-    if not invalid:
-        return table.append_column("_source_row", _row_numbers(2, table.num_rows)), []
-    return _read_csv_row_by_row(data, path, header)
-
-
-def _read_csv_row_by_row(data: bytes, path: str, header: list[str]) -> tuple[pa.Table, list[dict]]:
-    reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
-    next(reader)
-    columns: list[list[str | None]] = [[] for _ in header]
-    row_numbers: list[int] = []
-    rejected: list[dict] = []
-    for row_number, record in enumerate(reader, start=2):
-        if len(record) != len(header):
-            rejected.append(
-                {
-                    "source_file": path,
-                    "source_row": row_number,
-                    "column_name": None,
-                    "reason": f"row has {len(record)} fields, the header has {len(header)}",
-                    "record": json.dumps(record, ensure_ascii=False)[:4000],
-                }
-            )
-            continue
-        row_numbers.append(row_number)
-        for values, value in zip(columns, record, strict=True):
-            values.append(value if value != "" else None)
-    arrays = [pa.array(values, pa.string()) for values in columns]
-    table = pa.table(arrays + [pa.array(row_numbers, pa.int64())], names=header + ["_source_row"])
-    return table, rejected
+def _csv_header(first_line: bytes) -> list[str]:
+    line = first_line.split(b"\n", 1)[0].decode("utf-8-sig").rstrip("\r")
+    return next(csv.reader([line]))
 
 
 # ---------------------------------------------------------------------------------------- validation
@@ -479,70 +575,310 @@ def _table_resource(landing_url: str, spec: TableSpec, counts: dict[str, TableCo
         loaded: dict[str, str] = state.setdefault("loaded_files", {})
         tally = counts.setdefault(spec.table, TableCounts())
         fs, _ = filesystem(landing_url)
-        accepted: list[pa.Table] = []
+        output = CsvImport(spec)
         for path, fingerprint in find_files(landing_url, spec):
             if loaded.get(path) == fingerprint:
                 tally.skipped_files += 1
                 continue
-            try:
-                table, rejected = read_file(fs, path)
-            except SourceFileError as exc:
-                log.error("%s", exc)
-                rejected, table = [_file_rejection(path, str(exc))], None
-            if table is not None:
-                missing = [name for name in spec.columns if name not in table.column_names]
-                if missing:
-                    raise SourceFileError(
-                        f"{path}: missing required column(s) {', '.join(missing)}; the Olist file "
-                        f"{spec.file_stem} has the header {', '.join(spec.columns)}"
-                    )
-                table, invalid = validate(table, spec, path)
-                rejected += invalid
-                tally.rows += table.num_rows
-                if table.num_rows:
-                    accepted.append(
-                        table.append_column("_source_file", pa.repeat(pa.scalar(path), table.num_rows))
-                    )
-            if rejected:
-                tally.rejected += len(rejected)
-                log.warning("%s: %d row(s) rejected into %s", path, len(rejected), rejected_table)
-                yield dlt.mark.with_hints(rejected, rejected_hints, create_table_variant=True)
+            with RejectedRows() as rejected:
+                mark = output.mark()
+                try:
+                    seen, rows = _check_file(fs, path, spec, output, rejected)
+                except SourceFileError as exc:
+                    log.error("%s", exc)
+                    output.rollback(mark)
+                    rejected.clear()
+                    rejected.add([_file_rejection(path, str(exc))])
+                    seen, rows = None, 0
+                if seen is not None:
+                    missing = [name for name in spec.columns if name not in seen]
+                    if missing:
+                        raise SourceFileError(
+                            f"{path}: missing required column(s) {', '.join(missing)}; the Olist file "
+                            f"{spec.file_stem} has the header {', '.join(spec.columns)}"
+                        )
+                tally.rows += rows
+                if len(rejected):
+                    tally.rejected += len(rejected)
+                    log.warning("%s: %d row(s) rejected into %s", path, len(rejected), rejected_table)
+                    for chunk in rejected.chunks():
+                        yield dlt.mark.with_hints(chunk, rejected_hints, create_table_variant=True)
             tally.files += 1
             loaded[path] = fingerprint
-        if accepted:
-            yield _as_csv_import(accepted, spec)
+        yield from output.imports()
 
     return table_rows
 
 
-def _as_csv_import(tables: list[pa.Table], spec: TableSpec):
-    """The accepted rows of this load as one CSV file that dlt imports as it is and loads with COPY:
-    no parquet round trip through extract and normalize. Rows are deduplicated on the primary key
-    (the last file, then the last row, wins), and carry dlt's load id like every raw row."""
-    table = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
-    if spec.primary_key:
-        table = _last_row_per_key(table, spec.primary_key)
-    load_id = dlt.current.load_package_state()["load_id"]
-    table = _keys_not_nullable(
-        table.append_column("_dlt_load_id", pa.repeat(pa.scalar(load_id), table.num_rows)), spec
-    )
-    folder = import_dir() / load_id
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{spec.table}.csv"
-    pacsv.write_csv(table, path, pacsv.WriteOptions(include_header=True, quoting_style="needed"))
-    return dlt.mark.with_file_import(
-        str(path), "csv", items_count=table.num_rows, hints=table.schema.empty_table()
-    )
+def _check_file(
+    fs: fsspec.AbstractFileSystem, path: str, spec: TableSpec, output: CsvImport, rejected: RejectedRows
+) -> tuple[set[str], int]:
+    """Read, check and write one file batch by batch; returns its column names and the rows accepted.
+    A CSV record with the wrong number of fields makes the whole file be read again, row by row."""
+    mark = output.mark()
+    seen: set[str] = set()
+    try:
+        return seen, _check_batches(read_batches(fs, path, seen), spec, path, output, rejected)
+    except NeedsRowByRow:
+        output.rollback(mark)
+        rejected.clear()
+        return seen, _check_batches(read_csv_row_by_row(fs, path), spec, path, output, rejected)
 
 
-def _last_row_per_key(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
-    """The last row of each primary key, in file and row order (a later batch carries the newer state)."""
-    indexed = table.append_column("__position", pa.array(range(table.num_rows), pa.int64()))
-    last = indexed.group_by(list(keys), use_threads=False).aggregate([("__position", "max")])
-    if last.num_rows == table.num_rows:
+def _check_batches(
+    batches: Iterator[tuple[pa.Table, list[dict]]],
+    spec: TableSpec,
+    path: str,
+    output: CsvImport,
+    rejected: RejectedRows,
+) -> int:
+    accepted = 0
+    for table, unsplit in batches:
+        rejected.add(unsplit)
+        # a JSON batch may lack a key that other lines of the file have: missing values, as read whole
+        for name in spec.columns:
+            if name not in table.column_names:
+                table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
+        table, invalid = validate(table, spec, path)
+        rejected.add(invalid)
+        accepted += table.num_rows
+        output.write(table, path)
+    return accepted
+
+
+class RejectedRows:
+    """The rejected rows of one file, spooled to a temporary file, so that a file full of bad rows
+    does not have to fit in memory, and dropped at once when the file turns out to be unreadable."""
+
+    def __init__(self) -> None:
+        self._spool: IO[bytes] | None = None
+        self._count = 0
+
+    def __enter__(self) -> RejectedRows:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.clear()
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(self, rows: list[dict]) -> None:
+        if not rows:
+            return
+        if self._spool is None:
+            self._spool = tempfile.TemporaryFile()  # noqa: SIM115 - kept open across calls, closed by clear()
+        self._spool.write(b"".join(json.dumps(row).encode() + b"\n" for row in rows))
+        self._count += len(rows)
+
+    def chunks(self) -> Iterator[list[dict]]:
+        if self._spool is None:
+            return
+        self._spool.seek(0)
+        chunk: list[dict] = []
+        for line in self._spool:
+            chunk.append(json.loads(line))
+            if len(chunk) >= BATCH_ROWS:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    def clear(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+        self._spool, self._count = None, 0
+
+
+@dataclass
+class _Part:
+    path: Path
+    columns: list[str]
+    first_position: int
+    rows: int = 0
+
+
+@dataclass(frozen=True)
+class _Mark:
+    parts: int
+    part_bytes: int
+    part_rows: int
+    keys: int
+    rows: int
+    columns: tuple[str, ...]
+
+
+class CsvImport:
+    """The accepted rows of one table in this load, written batch by batch as CSV files that dlt
+    imports as they are and loads with COPY: no parquet round trip through extract and normalize.
+
+    Rows are deduplicated on the primary key (the last file, then the last row, wins) across the
+    whole load; only the keys are kept in memory for that, and a CSV file that holds rows a later
+    row supersedes is rewritten without them. Each row carries dlt's load id like every raw row.
+    A file is written after the previous one, in the same CSV file while the columns allow it;
+    :meth:`mark` and :meth:`rollback` undo a file that fails halfway."""
+
+    def __init__(self, spec: TableSpec) -> None:
+        self.spec = spec
+        self.parts: list[_Part] = []
+        self.keys: list[pa.Table] = []
+        self.rows = 0
+        self.columns: dict[str, None] = {}  # every column written, in order of first appearance
+        self._handle: IO[bytes] | None = None
+        self._load_id: str | None = None
+
+    def mark(self) -> _Mark:
+        self._close()
+        last = self.parts[-1] if self.parts else None
+        return _Mark(
+            parts=len(self.parts),
+            part_bytes=last.path.stat().st_size if last else 0,
+            part_rows=last.rows if last else 0,
+            keys=len(self.keys),
+            rows=self.rows,
+            columns=tuple(self.columns),
+        )
+
+    def rollback(self, mark: _Mark) -> None:
+        self._close()
+        for part in self.parts[mark.parts :]:
+            part.path.unlink(missing_ok=True)
+        del self.parts[mark.parts :]
+        if self.parts:
+            os.truncate(self.parts[-1].path, mark.part_bytes)
+            self.parts[-1].rows = mark.part_rows
+        del self.keys[mark.keys :]
+        self.rows = mark.rows
+        self.columns = dict.fromkeys(mark.columns)
+
+    def write(self, table: pa.Table, path: str) -> None:
+        if not table.num_rows:
+            return
+        rows = table.num_rows
+        table = table.append_column("_source_file", pa.repeat(pa.scalar(path), rows))
+        table = table.append_column("_dlt_load_id", pa.repeat(pa.scalar(self.load_id), rows))
+        self.columns.update(dict.fromkeys(table.column_names))
+        part = self.parts[-1] if self.parts else None
+        if part is None or not set(table.column_names) <= set(part.columns):
+            self._close()
+            folder = import_dir() / self.load_id
+            folder.mkdir(parents=True, exist_ok=True)
+            part = _Part(folder / f"{self.spec.table}.{len(self.parts)}.csv", list(self.columns), self.rows)
+            part.path.write_bytes(b"")
+            self.parts.append(part)
+        table = _with_columns(table, part.columns)
+        if self._handle is None:
+            self._handle = part.path.open("ab")
+        self._handle.write(_csv_bytes(table, header=part.rows == 0))
+        if self.spec.primary_key:
+            self.keys.append(table.select(list(self.spec.primary_key)))
+        part.rows += rows
+        self.rows += rows
+
+    @property
+    def load_id(self) -> str:
+        if self._load_id is None:
+            self._load_id = dlt.current.load_package_state()["load_id"]
+        return self._load_id
+
+    def imports(self) -> Iterator[object]:
+        """The files for dlt to import, each with the hints of the whole table."""
+        self._close()
+        if not self.rows:
+            return
+        if self.spec.primary_key:
+            self._drop_superseded_rows()
+        names = [name for name in self.columns if name != "_dlt_load_id"] + ["_dlt_load_id"]
+        hints = pa.schema(
+            [
+                pa.field(
+                    name,
+                    pa.int64() if name == "_source_row" else pa.string(),
+                    nullable=name not in self.spec.primary_key,
+                )
+                for name in names
+            ]
+        ).empty_table()
+        for part in self.parts:
+            if part.rows:
+                yield dlt.mark.with_file_import(str(part.path), "csv", items_count=part.rows, hints=hints)
+
+    def _drop_superseded_rows(self) -> None:
+        keys = pa.concat_tables(self.keys, promote_options="default")
+        self.keys = []
+        keep = _last_row_per_key(keys, self.spec.primary_key)
+        del keys
+        if keep is None:
+            return
+        for part in self.parts:
+            part_keep = keep.slice(part.first_position, part.rows)
+            if pc.all(part_keep).as_py():
+                continue
+            part.rows = _rewrite_csv(part, part_keep)
+
+    def _close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def _last_row_per_key(keys: pa.Table, columns: tuple[str, ...]) -> pa.Array | None:
+    """Which rows are the last of their primary key, in file and row order (a later batch carries
+    the newer state); None when every row is."""
+    indexed = keys.append_column("__position", pa.array(range(keys.num_rows), pa.int64()))
+    last = indexed.group_by(list(columns), use_threads=False).aggregate([("__position", "max")])
+    if last.num_rows == keys.num_rows:
+        return None
+    return pc.is_in(indexed["__position"], value_set=last["__position_max"]).combine_chunks()
+
+
+def _with_columns(table: pa.Table, columns: list[str]) -> pa.Table:
+    """``table`` with exactly ``columns``, in that order; the ones it lacks are missing values."""
+    if table.column_names == columns:
         return table
-    positions = pc.sort_indices(last["__position_max"])
-    return table.take(pc.take(last["__position_max"], positions))
+    return pa.table(
+        [
+            table[name] if name in table.column_names else pa.nulls(table.num_rows, pa.string())
+            for name in columns
+        ],
+        names=columns,
+    )
+
+
+def _csv_bytes(table: pa.Table, header: bool) -> pa.Buffer:
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=header, quoting_style="needed"))
+    return sink.getvalue()
+
+
+def _rewrite_csv(part: _Part, keep: pa.Array) -> int:
+    """Rewrite ``part`` with only the rows where ``keep`` is true, a batch at a time; returns the rows."""
+    reader = pacsv.open_csv(
+        part.path,
+        read_options=pacsv.ReadOptions(block_size=BATCH_BYTES, use_threads=False),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={
+                name: pa.int64() if name == "_source_row" else pa.string() for name in part.columns
+            },
+            # the writer leaves a missing value empty and quotes an empty string: keep them apart
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            null_values=[""],
+        ),
+    )
+    rewritten = part.path.with_suffix(".tmp")
+    position = kept = 0
+    with rewritten.open("wb") as handle:
+        for batch in reader:
+            batch_keep = keep.slice(position, batch.num_rows)
+            position += batch.num_rows
+            table = pa.Table.from_batches([batch]).filter(batch_keep)
+            handle.write(_csv_bytes(table, header=kept == 0 and table.num_rows > 0))
+            kept += table.num_rows
+    reader.close()
+    os.replace(rewritten, part.path)
+    return kept
 
 
 def import_dir() -> Path:
@@ -554,14 +890,6 @@ def import_dir() -> Path:
 
 def clean_imports() -> None:
     shutil.rmtree(import_dir(), ignore_errors=True)
-
-
-def _keys_not_nullable(table: pa.Table, spec: TableSpec) -> pa.Table:
-    """Validation left no null keys; say so in the Arrow schema, as dlt's schema does."""
-    fields = [
-        field.with_nullable(False) if field.name in spec.primary_key else field for field in table.schema
-    ]
-    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 
 def _file_rejection(path: str, reason: str) -> dict:

@@ -271,3 +271,158 @@ def test_impossible_calendar_dates_are_rejected_not_rolled_over() -> None:
         (2, "order_purchase_timestamp"),
         (3, "order_purchase_timestamp"),
     ]
+
+
+ORDERS_HEADER = olist_samples.FILES["olist_orders_dataset.csv"].splitlines()[0]
+REVIEWS_HEADER = olist_samples.FILES["olist_order_reviews_dataset.csv"].splitlines()[0]
+
+
+def _order(order_id: str, status: str = "delivered", purchased: str = "2018-01-02 10:00:00") -> str:
+    return f'"{order_id}","{"c" * 32}","{status}","{purchased}","","","","2018-01-20 00:00:00"'
+
+
+def _review(review_id: str, order_id: str, message: str) -> str:
+    return f'"{review_id}","{order_id}","5","","{message}","2018-01-21 00:00:00","2018-01-22 10:00:00"'
+
+
+@pytest.fixture
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of about 1 KB (a dozen records) and 10 rows, so that small files span many batches."""
+    from ingestion import olist_files
+
+    monkeypatch.setattr(olist_files, "BATCH_BYTES", 1024)
+    monkeypatch.setattr(olist_files, "BATCH_ROWS", 10)
+
+
+def test_files_larger_than_a_batch_keep_row_numbers_dedup_and_quarantine(
+    tmp_path: Path, pipeline, small_batches
+) -> None:
+    landing = tmp_path / "landing"
+    (landing / "batch_0001").mkdir(parents=True)
+    (landing / "batch_0002").mkdir()
+    # 120 orders, 15 KB: order 5 again at record 100 (a later status), two bad rows in between
+    records = [_order(f"{i:032x}") for i in range(120)]
+    records[30] = _order("")
+    records[77] = _order(f"{77:032x}", purchased="2018-02-30 10:00:00")
+    records[100] = _order(f"{5:032x}", status="shipped")
+    (landing / "batch_0001" / "olist_orders_dataset.csv").write_text(
+        "\n".join([ORDERS_HEADER, *records]) + "\n"
+    )
+    # a later file changes order 7 and adds order 1000
+    later = [_order(f"{7:032x}", status="canceled"), _order(f"{1000:032x}")]
+    (landing / "batch_0002" / "olist_orders_dataset.csv").write_text(
+        "\n".join([ORDERS_HEADER, *later]) + "\n"
+    )
+    # 100 reviews whose messages hold line breaks, so records and lines differ; record 90 has a
+    # field too many (the file is read again row by row), and the pair of record 10 comes again at 95
+    reviews = [_review(f"{i:032x}", f"{i:032x}", f"linha 1\nlinha {i}") for i in range(100)]
+    reviews[90] = reviews[90] + ',"extra"'
+    reviews[95] = _review(f"{10:032x}", f"{10:032x}", "the newer review")
+    (landing / "batch_0001" / "olist_order_reviews_dataset.csv").write_text(
+        "\n".join([REVIEWS_HEADER, *reviews]) + "\n"
+    )
+
+    _, summary = load_olist_files(str(landing), pipeline=pipeline, tables=["orders", "order_reviews"])
+
+    assert summary.tables["orders"] == {"files": 2, "rows": 120, "rejected": 2, "skipped_files": 0}
+    assert count(pipeline, "orders") == 118
+    by_order = {
+        order_id: (status, source_row, source_file.rsplit("/", 2)[-2])
+        for order_id, status, source_row, source_file in rows(
+            pipeline, "select order_id, order_status, _source_row, _source_file from {ds}.orders"
+        )
+    }
+    assert by_order[f"{0:032x}"] == ("delivered", 2, "batch_0001")
+    assert by_order[f"{5:032x}"] == ("shipped", 102, "batch_0001")  # the last row of the key wins
+    assert by_order[f"{7:032x}"] == ("canceled", 2, "batch_0002")  # the last file wins
+    assert by_order[f"{119:032x}"] == ("delivered", 121, "batch_0001")
+    assert by_order[f"{1000:032x}"] == ("delivered", 3, "batch_0002")
+    assert rows(
+        pipeline, "select source_row, column_name, reason from {ds}.orders__rejected order by source_row"
+    ) == [
+        (32, "order_id", "missing required value"),
+        (
+            79,
+            "order_purchase_timestamp",
+            "malformed timestamp (expected YYYY-MM-DD HH:MM:SS): '2018-02-30 10:00:00'",
+        ),
+    ]
+
+    assert summary.tables["order_reviews"] == {"files": 1, "rows": 99, "rejected": 1, "skipped_files": 0}
+    assert count(pipeline, "order_reviews") == 98
+    assert rows(
+        pipeline,
+        "select source_row, reason from {ds}.order_reviews__rejected",
+    ) == [(92, "row has 8 fields, the header has 7")]
+    assert rows(
+        pipeline,
+        "select _source_row, review_comment_message from {ds}.order_reviews "
+        f"where review_id in ('{10:032x}', '{99:032x}') order by 1",
+    ) == [(97, "the newer review"), (101, "linha 1\nlinha 99")]
+
+
+def test_json_lines_larger_than_a_batch_number_their_records(tmp_path: Path, pipeline, small_batches) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    customers = [
+        {
+            "customer_id": f"{i:032x}",
+            "customer_unique_id": f"{i % 7:032x}",
+            "customer_zip_code_prefix": f"{i:05d}",
+            "customer_city": "franca",
+            "customer_state": "SP",
+        }
+        for i in range(80)
+    ]
+    customers[50]["customer_unique_id"] = None
+    (landing / "olist_customers_dataset.jsonl").write_text("".join(json.dumps(c) + "\n" for c in customers))
+    _, summary = load_olist_files(str(landing), pipeline=pipeline, tables=["customers"])
+    assert summary.tables["customers"]["rows"] == 79 and summary.tables["customers"]["rejected"] == 1
+    assert rows(pipeline, "select source_row, column_name from {ds}.customers__rejected") == [
+        (51, "customer_unique_id")
+    ]
+    assert rows(
+        pipeline, "select _source_row, customer_zip_code_prefix from {ds}.customers order by 1 desc limit 1"
+    ) == [(80, "00079")]
+
+
+def test_a_file_unreadable_after_its_first_batch_loads_none_of_its_rows(
+    tmp_path: Path, pipeline, small_batches
+) -> None:
+    landing = olist_samples.write(tmp_path / "landing", ["olist_orders_dataset.csv"])
+    broken = landing / "batch_0002"
+    broken.mkdir()
+    text = "\n".join([ORDERS_HEADER, *(_order(f"{i:032x}") for i in range(100))]) + "\n"
+    data = text.encode()
+    bad_at = data.index(f"{90:032x}".encode())  # record 90 is on line 92
+    (broken / "olist_orders_dataset.csv").write_bytes(data[:bad_at] + b"\xff" + data[bad_at + 1 :])
+
+    _, summary = load_olist_files(str(landing), pipeline=pipeline, tables=["orders"])
+
+    assert count(pipeline, "orders") == 5  # the first file only
+    assert summary.tables["orders"] == {"files": 2, "rows": 5, "rejected": 1, "skipped_files": 0}
+    rejected = rows(pipeline, "select source_file, source_row, reason from {ds}.orders__rejected")
+    assert len(rejected) == 1 and rejected[0][0].endswith("batch_0002/olist_orders_dataset.csv")
+    assert rejected[0][1] is None
+    assert f"not UTF-8 (byte {bad_at}, line 92)" in rejected[0][2]
+
+
+def test_a_new_column_in_a_later_file_of_the_same_load(tmp_path: Path, pipeline, small_batches) -> None:
+    landing = olist_samples.write(tmp_path / "landing" / "batch_0001", ["olist_customers_dataset.csv"]).parent
+    lines = olist_samples.FILES["olist_customers_dataset.csv"].splitlines()
+    changed = lines[1].replace('"franca"', '"franca do imperador"')
+    (landing / "batch_0002").mkdir()
+    (landing / "batch_0002" / "olist_customers_dataset.csv").write_text(
+        f'{lines[0]},"customer_segment_hint"\n{changed},"vip"\n'
+    )
+    load_olist_files(str(landing), pipeline=pipeline, tables=["customers"])
+    assert rows(
+        pipeline,
+        "select customer_city, customer_segment_hint, count(*) from {ds}.customers group by 1, 2 order by 1",
+    ) == [
+        ("campinas", None, 1),
+        ("franca do imperador", "vip", 1),
+        ("mogi das cruzes", None, 1),
+        ("sao bernardo do campo", None, 1),
+        ("sao paulo", None, 1),
+    ]
