@@ -1,5 +1,35 @@
-with customer_orders as (
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_keys',
+    unique_key='customer_unique_id',
+    indexes=[{'columns': ['customer_unique_id'], 'unique': True}, {'columns': ['_built_at']}]
+) }}
+{#- Incremental by person: a run recomputes the people int_customer_orders rewrote since the last
+    build, and drops those it no longer holds (macros/incremental.sql; DECISIONLOG.md
+    "Incremental builds"). -#}
+
+with
+{%- if is_incremental() %}
+changed_people as (
+    select changed.customer_unique_id
+    from {{ ref('int_customer_orders') }} as changed
+    where {{ built_since_last_run('changed') }}
+    union
+    select current_people.customer_unique_id
+    from {{ this }} as current_people
+    where not exists (
+        select 1
+        from {{ ref('int_customer_orders') }} as all_orders
+        where all_orders.customer_unique_id = current_people.customer_unique_id
+    )
+),
+{%- endif %}
+
+customer_orders as (
     select * from {{ ref('int_customer_orders') }}
+    {%- if is_incremental() %}
+    where customer_unique_id in (select customer_unique_id from changed_people)
+    {%- endif %}
 ),
 
 latest_order as (
@@ -43,7 +73,8 @@ final as (
         latest_order.customer_zip_code_prefix,
         latest_order.customer_city,
         latest_order.customer_state,
-        acquisition.acquisition_channel_id
+        acquisition.acquisition_channel_id,
+        {{ built_at() }} as _built_at
     from history
     inner join latest_order
         on history.customer_unique_id = latest_order.customer_unique_id
@@ -51,4 +82,4 @@ final as (
         on history.customer_unique_id = acquisition.customer_unique_id
 )
 
-select * from final
+{{ select_replacing_keys('final', 'changed_people', 'customer_unique_id') }}

@@ -1,7 +1,38 @@
-{{ config(materialized='table', indexes=[{'columns': ['order_id'], 'unique': True}, {'columns': ['customer_unique_id']}]) }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_keys',
+    unique_key='customer_unique_id',
+    indexes=[{'columns': ['order_id'], 'unique': True}, {'columns': ['customer_unique_id']}, {'columns': ['_built_at']}]
+) }}
+{#- Incremental by person: a run renumbers every order of the people with an order that
+    int_orders_enriched rewrote or no longer holds since the last build, an order that moved to
+    another person included (macros/incremental.sql; DECISIONLOG.md "Incremental builds"). -#}
 
-with orders as (
+with
+{%- if is_incremental() %}
+changed_people as (
+    select changed.customer_unique_id
+    from {{ ref('int_orders_enriched') }} as changed
+    where {{ built_since_last_run('changed') }}
+    union
+    -- The person an order belonged to before (it moved, or it is gone).
+    select current_orders.customer_unique_id
+    from {{ this }} as current_orders
+    left join {{ ref('int_orders_enriched') }} as all_orders
+        on current_orders.order_id = all_orders.order_id
+    where all_orders.order_id is null
+        or (
+            {{ built_since_last_run('all_orders') }}
+            and all_orders.customer_unique_id <> current_orders.customer_unique_id
+        )
+),
+{%- endif %}
+
+orders as (
     select * from {{ ref('int_orders_enriched') }}
+    {%- if is_incremental() %}
+    where customer_unique_id in (select customer_unique_id from changed_people)
+    {%- endif %}
 ),
 
 final as (
@@ -34,8 +65,9 @@ final as (
         end as sale_number,
         lag(purchased_at) over (
             partition by customer_unique_id order by purchased_at, order_id
-        ) as previous_order_purchased_at
+        ) as previous_order_purchased_at,
+        {{ built_at() }} as _built_at
     from orders
 )
 
-select * from final
+{{ select_replacing_keys('final', 'changed_people', 'customer_unique_id') }}

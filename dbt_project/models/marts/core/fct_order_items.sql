@@ -29,7 +29,11 @@ changed_orders as (
     -- Orders int_orders_enriched no longer holds.
     select current_items.order_id
     from {{ this }} as current_items
-    where current_items.order_id not in (select all_orders.order_id from {{ ref('int_orders_enriched') }} as all_orders)
+    where not exists (
+        select 1
+        from {{ ref('int_orders_enriched') }} as all_orders
+        where all_orders.order_id = current_items.order_id
+    )
 ),
 {%- endif %}
 

@@ -46,7 +46,9 @@ changed_orders as (
     union
     select current_orders.order_id
     from {{ this }} as current_orders
-    where current_orders.order_id not in (select all_orders.order_id from orders as all_orders)
+    where not exists (
+        select 1 from orders as all_orders where all_orders.order_id = current_orders.order_id
+    )
 ),
 {%- endif %}
 
