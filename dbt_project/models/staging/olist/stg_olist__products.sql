@@ -1,9 +1,15 @@
-{{ config(materialized='table') }}
-{#- A table, not a view: several models and tests read it, and at a million orders re-running
-    its deduplication for each of them costs more than storing it once (DECISIONLOG.md). -#}
+{{ config(
+    materialized='incremental',
+    unique_key='product_id',
+    indexes=[{'columns': ['product_id'], 'unique': True}, {'columns': ['_built_at']}]
+) }}
+{#- Incremental: a run reads only the raw rows of new loads and replaces the products they carry
+    (macros/incremental.sql; DECISIONLOG.md "Incremental builds"), and re-translates the products
+    whose English category the seed or the source's translation file now gives differently. -#}
 
 with source as (
     select * from {{ source('olist', 'products') }}
+    {{ unread_loads() }}
 ),
 
 translations as (
@@ -19,6 +25,7 @@ deduplicated as (
         *
     from source
     where nullif(btrim(product_id), '') is not null
+        {{ not_superseded({'product_id': 'lower(btrim(source.product_id))'}, row_alias='source') }}
     order by lower(btrim(product_id)), _dlt_load_id desc, _source_row desc
 ),
 
@@ -37,6 +44,43 @@ renamed as (
         _dlt_load_id,
         {{ dlt_loaded_at() }} as _loaded_at
     from deduplicated
+    {%- if is_incremental() %}
+    union all
+    -- Products already here whose category a changed seed or translation file names differently.
+    select
+        built.product_id,
+        built.product_category_name,
+        built.product_name_length,
+        built.product_description_length,
+        built.product_photos_count,
+        built.product_weight_g,
+        built.product_length_cm,
+        built.product_height_cm,
+        built.product_width_cm,
+        built._dlt_load_id,
+        built._loaded_at
+    from {{ this }} as built
+    left join curated_translations
+        on built.product_category_name = curated_translations.product_category_name
+    left join translations
+        on built.product_category_name = translations.product_category_name
+    where built.product_category_name is not null
+        and (built.product_category, built.category_translation_source) is distinct from (
+            coalesce(
+                curated_translations.product_category_name_english,
+                translations.product_category_name_english,
+                built.product_category_name
+            ),
+            case
+                when curated_translations.product_category_name_english is not null then 'seed'
+                when translations.product_category_name_english is not null then 'source'
+                else 'untranslated'
+            end
+        )
+        and built.product_id not in (
+            select lower(btrim(unread.product_id)) from deduplicated as unread
+        )
+    {%- endif %}
 ),
 
 categorized as (
@@ -83,7 +127,8 @@ final as (
         product_height_cm,
         product_width_cm,
         _dlt_load_id,
-        _loaded_at
+        _loaded_at,
+        {{ built_at() }} as _built_at
     from categorized
 )
 
