@@ -45,7 +45,7 @@ FORMATS = (".csv", ".csv.gz", ".parquet", ".jsonl", ".jsonl.gz", ".json")
 TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?$"
 NUMBER_PATTERN = r"^-?\d+(\.\d+)?$"
 # Files are read, checked and written in batches, so memory does not grow with a file's size:
-BATCH_BYTES = 16 << 20  # CSV and JSON Lines: bytes read at a time
+BATCH_BYTES = 4 << 20  # CSV and JSON Lines: bytes read at a time (a record must fit in it)
 BATCH_ROWS = 100_000  # Parquet and the row-by-row CSV reader: rows at a time; rejected rows per item
 
 
@@ -703,7 +703,7 @@ class _Mark:
     parts: int
     part_bytes: int
     part_rows: int
-    keys: int
+    batches: int
     rows: int
     columns: tuple[str, ...]
 
@@ -721,7 +721,8 @@ class CsvImport:
     def __init__(self, spec: TableSpec) -> None:
         self.spec = spec
         self.parts: list[_Part] = []
-        self.keys: list[pa.Table] = []
+        self.keys: dict[str, list[pa.ChunkedArray]] = {name: [] for name in spec.primary_key}
+        self.batches = 0  # batches written, each with its keys
         self.rows = 0
         self.columns: dict[str, None] = {}  # every column written, in order of first appearance
         self._handle: IO[bytes] | None = None
@@ -734,7 +735,7 @@ class CsvImport:
             parts=len(self.parts),
             part_bytes=last.path.stat().st_size if last else 0,
             part_rows=last.rows if last else 0,
-            keys=len(self.keys),
+            batches=self.batches,
             rows=self.rows,
             columns=tuple(self.columns),
         )
@@ -747,7 +748,9 @@ class CsvImport:
         if self.parts:
             os.truncate(self.parts[-1].path, mark.part_bytes)
             self.parts[-1].rows = mark.part_rows
-        del self.keys[mark.keys :]
+        for arrays in self.keys.values():
+            del arrays[mark.batches :]
+        self.batches = mark.batches
         self.rows = mark.rows
         self.columns = dict.fromkeys(mark.columns)
 
@@ -770,8 +773,9 @@ class CsvImport:
         if self._handle is None:
             self._handle = part.path.open("ab")
         self._handle.write(_csv_bytes(table, header=part.rows == 0))
-        if self.spec.primary_key:
-            self.keys.append(table.select(list(self.spec.primary_key)))
+        for name, arrays in self.keys.items():
+            arrays.append(table[name])
+        self.batches += 1
         part.rows += rows
         self.rows += rows
 
@@ -804,10 +808,7 @@ class CsvImport:
                 yield dlt.mark.with_file_import(str(part.path), "csv", items_count=part.rows, hints=hints)
 
     def _drop_superseded_rows(self) -> None:
-        keys = pa.concat_tables(self.keys, promote_options="default")
-        self.keys = []
-        keep = _last_row_per_key(keys, self.spec.primary_key)
-        del keys
+        keep = _last_row_per_key(self.keys, self.rows)
         if keep is None:
             return
         for part in self.parts:
@@ -822,14 +823,31 @@ class CsvImport:
             self._handle = None
 
 
-def _last_row_per_key(keys: pa.Table, columns: tuple[str, ...]) -> pa.Array | None:
+def _last_row_per_key(keys: dict[str, list[pa.ChunkedArray]], rows: int) -> pa.Array | None:
     """Which rows are the last of their primary key, in file and row order (a later batch carries
-    the newer state); None when every row is."""
-    indexed = keys.append_column("__position", pa.array(range(keys.num_rows), pa.int64()))
-    last = indexed.group_by(list(columns), use_threads=False).aggregate([("__position", "max")])
-    if last.num_rows == keys.num_rows:
+    the newer state); None when every row is. ``keys`` holds each key column batch by batch and is
+    emptied on the way: each column becomes a dictionary code as soon as it is read, so the strings
+    of only one column and one hash table are in memory at a time."""
+    code: pa.ChunkedArray | None = None
+    for name in list(keys):
+        encoded = pc.dictionary_encode(
+            pa.chunked_array([chunk for array in keys.pop(name) for chunk in array.chunks], pa.string()),
+            null_encoding="encode",
+        )
+        size = len(encoded.chunk(0).dictionary) if encoded.num_chunks else 0
+        indices = pa.chunked_array([chunk.indices for chunk in encoded.chunks], pa.int32()).cast(pa.int64())
+        del encoded
+        if code is None:
+            code = indices
+        else:  # codes stay below the number of rows: re-encoding the pair keeps them dense
+            pair = pc.add(pc.multiply(code, size), indices)
+            chunks = pc.dictionary_encode(pair).chunks
+            code = pa.chunked_array([chunk.indices for chunk in chunks], pa.int32()).cast(pa.int64())
+    indexed = pa.table({"code": code, "position": pa.array(range(rows), pa.int64())})
+    last = indexed.group_by("code", use_threads=False).aggregate([("position", "max")])
+    if last.num_rows == rows:
         return None
-    return pc.is_in(indexed["__position"], value_set=last["__position_max"]).combine_chunks()
+    return pc.is_in(indexed["position"], value_set=last["position_max"]).combine_chunks()
 
 
 def _with_columns(table: pa.Table, columns: list[str]) -> pa.Table:
