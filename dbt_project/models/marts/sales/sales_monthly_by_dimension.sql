@@ -25,11 +25,12 @@ payments as (
     select * from {{ ref('stg_olist__order_payments') }}
 ),
 
-payment_shares as (
+payment_types as (
+    -- What each payment type paid of an order; the order's total is fct_orders.payment_value.
     select
         order_id,
         payment_type,
-        sum(payment_value) / nullif(sum(sum(payment_value)) over (partition by order_id), 0) as revenue_share
+        sum(payment_value) as type_value
     from payments
     group by order_id, payment_type
 ),
@@ -66,12 +67,13 @@ payment_type_orders as (
     -- One row per order and payment type, with the revenue share the type paid.
     select
         date_trunc('month', orders.purchase_date)::date as month_start,
-        coalesce(payment_shares.payment_type, 'not_defined') as payment_type,
-        orders.gross_revenue * coalesce(payment_shares.revenue_share, 1) as gross_revenue
+        coalesce(payment_types.payment_type, 'not_defined') as payment_type,
+        orders.gross_revenue * coalesce(payment_types.type_value / nullif(orders.payment_value, 0), 1) as gross_revenue
     from orders
-    left join payment_shares
-        on orders.order_id = payment_shares.order_id
-        and payment_shares.revenue_share is not null
+    left join payment_types
+        on orders.order_id = payment_types.order_id
+        -- An order without a share (nothing paid) counts once, as not_defined.
+        and payment_types.type_value / nullif(orders.payment_value, 0) is not null
 ),
 
 monthly as (
