@@ -429,7 +429,12 @@ def _check_utf8(fs: fsspec.AbstractFileSystem, path: str) -> None:
 
 
 def _row_numbers(first: int, count: int) -> pa.Array:
-    return pa.array(range(first, first + count), pa.int64())
+    """first, first + 1, ... (count numbers), built in Arrow: a Python range costs 0.3 s a million."""
+    if not count:
+        return pa.array([], pa.int64())
+    return pc.cumulative_sum(
+        pa.repeat(pa.scalar(1, pa.int64()), count), start=pa.scalar(first - 1, pa.int64())
+    )
 
 
 def _column_name(name: str) -> str:
@@ -843,7 +848,7 @@ def _last_row_per_key(keys: dict[str, list[pa.ChunkedArray]], rows: int) -> pa.A
             pair = pc.add(pc.multiply(code, size), indices)
             chunks = pc.dictionary_encode(pair).chunks
             code = pa.chunked_array([chunk.indices for chunk in chunks], pa.int32()).cast(pa.int64())
-    indexed = pa.table({"code": code, "position": pa.array(range(rows), pa.int64())})
+    indexed = pa.table({"code": code, "position": _row_numbers(0, rows)})
     last = indexed.group_by("code", use_threads=False).aggregate([("position", "max")])
     if last.num_rows == rows:
         return None
@@ -873,7 +878,7 @@ def _rewrite_csv(part: _Part, keep: pa.Array) -> int:
     """Rewrite ``part`` with only the rows where ``keep`` is true, a batch at a time; returns the rows."""
     reader = pacsv.open_csv(
         part.path,
-        read_options=pacsv.ReadOptions(block_size=BATCH_BYTES, use_threads=False),
+        read_options=pacsv.ReadOptions(block_size=BATCH_BYTES),
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             column_types={
