@@ -196,13 +196,14 @@ def test_a_rerun_replaces_the_predictions_and_keeps_the_history(
 def test_a_tiny_source_is_skipped_with_its_reason(db: DatabaseSettings, first_run: ClvRun) -> None:
     """Twenty orders of a third source: no fit, a model-run row per model saying why, no predictions;
     the other sources' predictions are untouched when only the tiny one is run."""
-    relation = "intermediate.int_customer_transactions_unioned"
+    # The table under the int_customer_transactions_unioned view (which adds the as-of date).
+    relation = "intermediate.int_customer_transactions"
     before = _rows(db, PREDICTIONS)
     database.query(
         f"insert into {relation} (transaction_source, customer_unique_id, order_id, purchased_at, "
-        "purchase_date, net_revenue, as_of_date) "
+        "purchase_date, net_revenue) "
         "select 'tiny', 'person_' || (i % 12), 'order_' || i, timestamp '2018-01-01' + i * interval '9 days', "
-        "date '2018-01-01' + i * 9, 50, date '2018-08-31' from generate_series(1, 20) as i",
+        "date '2018-01-01' + i * 9, 50 from generate_series(1, 20) as i",
         db=db,
     )
     try:

@@ -133,5 +133,11 @@ def test_staging_reads_only_the_new_loads(incremental_then_full: dict) -> None:
     assert 0 < written["stg_olist__orders"] <= new_orders
     # Downstream, the orders and people those rows touch.
     history = incremental_then_full["raw_orders_before"]
-    for model in ("int_orders_enriched", "fct_orders", "fct_order_items", "int_customer_orders"):
+    for model in (
+        "int_orders_enriched",
+        "fct_orders",
+        "fct_order_items",
+        "int_customer_orders",
+        "int_customer_transactions",
+    ):
         assert 0 < written[model] < history / 2, (model, written[model])
