@@ -87,6 +87,23 @@ def test_the_dbt_project_is_two_multi_assets_around_the_clv_asset(graph) -> None
     assert AssetKey(["clv", "customer_clv_predictions"]) in graph.get(churn).parent_keys
 
 
+def test_one_dbt_build_runs_at_a_time_across_runs(tmp_path) -> None:
+    """The incremental models find what changed by their inputs' build times: the two dbt steps share
+    the pool "dbt", limited to one step at a time by the instances `make run`/`make dagster` and
+    docker-compose use."""
+    from dagster._core.instance.config import dagster_instance_config
+
+    from orchestration.assets.dbt import dbt_assets_defs
+    from warehouse.paths import ROOT
+    from warehouse.run import DAGSTER_INSTANCE_YAML
+
+    assert [assets.op.pool for assets in dbt_assets_defs] == ["dbt", "dbt"]
+    (tmp_path / "dagster.yaml").write_text(DAGSTER_INSTANCE_YAML)
+    for home in (tmp_path, ROOT / "docker"):
+        config, _ = dagster_instance_config(str(home))
+        assert config["concurrency"]["pools"]["default_limit"] == 1, home
+
+
 def test_every_dbt_asset_links_its_page_on_the_dbt_docs_site(graph, monkeypatch) -> None:
     """Models, seeds and the raw and CLV tables (dbt sources) link `<DBT_DOCS_URL>/#!/<type>/<id>`."""
     from orchestration.translators import DBT_DOCS_KEY, dbt_docs_url

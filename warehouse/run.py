@@ -17,13 +17,17 @@ RAW_SCHEMAS = ("raw_olist", "raw_marketing", "raw_erp", "raw_bcb", "raw_byo")
 MODEL_SCHEMAS = ("staging", "intermediate", "marts")
 
 
+# Telemetry off; concurrency pools (the dbt assets' "dbt") run one step at a time across runs.
+DAGSTER_INSTANCE_YAML = "telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n"
+
+
 def prepare_dagster_home() -> str:
     """DAGSTER_HOME under .local, so runs from `make run` show up in `make dagster`."""
     home = dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+        config.write_text(DAGSTER_INSTANCE_YAML)
     os.environ["DAGSTER_HOME"] = str(home)
     return str(home)
 

@@ -31,6 +31,10 @@ from warehouse import database
 
 log = logging.getLogger(__name__)
 
+# One dbt build at a time across runs (the instance's pool limit, 1): the incremental models find
+# what changed by the build times of their inputs, which two overlapping builds would blur.
+DBT_POOL = "dbt"
+
 MANIFEST = ensure_manifest()
 
 # The status line PostgreSQL returns for the statement that built a node, as dbt reports it:
@@ -122,7 +126,13 @@ def tests_named_by_dagster(context: AssetExecutionContext) -> bool:
     return indirect_selection == DBT_EMPTY_INDIRECT_SELECTION
 
 
-@dbt_assets(manifest=MANIFEST, project=dbt_project, dagster_dbt_translator=TRANSLATOR, exclude=AFTER_CLV)
+@dbt_assets(
+    manifest=MANIFEST,
+    project=dbt_project,
+    dagster_dbt_translator=TRANSLATOR,
+    exclude=AFTER_CLV,
+    pool=DBT_POOL,
+)
 def warehouse_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
     """`dbt build` of the seeds and models before the CLV step, with the tests whose every parent is built
     here (`--indirect-selection cautious`): a test that also reads a model of the step after the CLV asset
@@ -134,7 +144,13 @@ def warehouse_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
     yield from stream_build(context, dbt, *args)
 
 
-@dbt_assets(manifest=MANIFEST, project=dbt_project, dagster_dbt_translator=TRANSLATOR, select=AFTER_CLV)
+@dbt_assets(
+    manifest=MANIFEST,
+    project=dbt_project,
+    dagster_dbt_translator=TRANSLATOR,
+    select=AFTER_CLV,
+    pool=DBT_POOL,
+)
 def warehouse_dbt_assets_after_clv(context: AssetExecutionContext, dbt: DbtCliResource):
     """`dbt build` of the models that read the CLV predictions and their descendants (customer_churn,
     customer_churn_by_segment, dim_customers), with every test that reads one of them (dbt's default, eager):
