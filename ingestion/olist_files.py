@@ -2,7 +2,8 @@
 
 Each of the nine Olist tables is one dlt resource. A resource finds its files anywhere under the
 landing folder (``**/olist_orders_dataset.csv``, ``.parquet``, ``.jsonl``, optionally gzipped), reads
-them with Arrow, checks every row and yields two kinds of tables:
+them with Arrow in batches of a few MB (memory does not grow with a file's size), checks every row
+and yields two kinds of tables:
 
 * ``<table>``: the rows as delivered, every value as text (typing is staging's job), plus
   ``_source_file`` and ``_source_row`` (the record's number in its file, the header being row 1);
