@@ -10,7 +10,8 @@ with transactions as (
     select * from {{ ref('int_customer_transactions') }}
 ),
 
-as_of as (
+-- Materialized: computed once, not once per transaction (the planner would pull the subquery up).
+as_of as materialized (
     select
         sources.transaction_source,
         {%- if var('rfm_as_of_date') %}
