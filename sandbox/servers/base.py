@@ -14,7 +14,6 @@ Requests are logged through :mod:`logging` at DEBUG level (``sandbox.servers.*``
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -28,6 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Generic, Self, TypeVar
 from urllib.parse import parse_qs, urlsplit
+
+import orjson
 
 __all__ = [
     "Fault",
@@ -90,7 +91,7 @@ class Response:
 
 
 def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    body = orjson.dumps(payload)  # compact UTF-8, as json.dumps(ensure_ascii=False, separators=(",", ":"))
     return Response(status, body, {"Content-Type": JSON_CONTENT_TYPE, **(headers or {})})
 
 
@@ -284,15 +285,14 @@ class FileCache(Generic[T]):
 def read_json_lines(path: Path) -> list[dict[str, Any]]:
     """Records of a JSON Lines file. An unfinished last line (no newline, not yet valid JSON) is skipped,
     so a reader racing a writer sees the file as it was before the append."""
-    text = path.read_text(encoding="utf-8")
-    lines = text.split("\n")
+    lines = path.read_bytes().split(b"\n")
     records = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+            records.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
             if number == len(lines):  # the last line, without its newline yet
                 continue
             raise ValueError(f"{path}:{number}: not valid JSON") from None
