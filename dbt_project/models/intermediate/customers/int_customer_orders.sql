@@ -15,16 +15,22 @@ changed_people as (
     from {{ ref('int_orders_enriched') }} as changed
     where {{ built_since_last_run('changed') }}
     union
-    -- The person an order belonged to before (it moved, or it is gone).
+    -- The person a rewritten order belonged to before, when it moved to another.
     select current_orders.customer_unique_id
     from {{ this }} as current_orders
-    left join {{ ref('int_orders_enriched') }} as all_orders
-        on current_orders.order_id = all_orders.order_id
-    where all_orders.order_id is null
-        or (
-            {{ built_since_last_run('all_orders') }}
-            and all_orders.customer_unique_id <> current_orders.customer_unique_id
-        )
+    inner join {{ ref('int_orders_enriched') }} as changed
+        on current_orders.order_id = changed.order_id
+    where {{ built_since_last_run('changed') }}
+        and changed.customer_unique_id <> current_orders.customer_unique_id
+    union
+    -- The person of an order int_orders_enriched no longer holds.
+    select current_orders.customer_unique_id
+    from {{ this }} as current_orders
+    where not exists (
+        select 1
+        from {{ ref('int_orders_enriched') }} as all_orders
+        where all_orders.order_id = current_orders.order_id
+    )
 ),
 {%- endif %}
 
