@@ -17,6 +17,7 @@ A file that lacks a required column fails the load with a message naming the fil
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import json
@@ -25,6 +26,7 @@ import os
 import posixpath
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +50,13 @@ NUMBER_PATTERN = r"^-?\d+(\.\d+)?$"
 # Files are read, checked and written in batches, so memory does not grow with a file's size:
 BATCH_BYTES = 4 << 20  # CSV and JSON Lines: bytes read at a time (a record must fit in it)
 BATCH_ROWS = 100_000  # Parquet and the row-by-row CSV reader: rows at a time; rejected rows per item
+# Tables read, checked and written at the same time, each in a thread of dlt's extract pool: the
+# work is in Arrow, which releases the GIL, so two tables keep two cores busy. Two at most, so
+# memory stays bounded (about two tables' batches and keys); a dedup runs alone.
+PARALLEL_TABLES = 2
+# Keys of a table's later files read ahead, so that an earlier file is written without the rows they
+# supersede; above this many, the dedup at the end rewrites the earlier file's CSV instead.
+SUPERSEDING_KEYS_MAX = 200_000
 
 
 class SourceFileError(ValueError):
@@ -562,9 +571,39 @@ class TableCounts:
     skipped_files: int = 0
 
 
-def _table_resource(landing_url: str, spec: TableSpec, counts: dict[str, TableCounts], first_load: bool):
+@dataclass
+class _Slots:
+    """What the tables of one extract share: how many are read at a time, and one dedup at a time."""
+
+    tables: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(PARALLEL_TABLES))
+    dedup: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Every slot: a dedup (the largest holds the keys of a whole table) runs alone."""
+        with self.dedup:
+            for _ in range(PARALLEL_TABLES):
+                self.tables.acquire()
+            try:
+                yield
+            finally:
+                for _ in range(PARALLEL_TABLES):
+                    self.tables.release()
+
+
+def _table_resource(
+    landing_url: str,
+    spec: TableSpec,
+    counts: dict[str, TableCounts],
+    first_load: bool,
+    slots: _Slots | None = None,
+):
     """One Olist table. ``first_load``: the raw table is empty, so rows are appended by COPY alone;
-    otherwise merge tables go through dlt's staging table and merge on their primary key."""
+    otherwise merge tables go through dlt's staging table and merge on their primary key.
+
+    The resource is extracted in a thread of dlt's pool, beside other tables (``slots`` bounds how
+    many); it does its work between yields while holding a slot, never across a yield."""
+    slots = slots or _Slots()
     rejected_table = f"{spec.table}__rejected"
     rejected_hints = dlt.mark.make_hints(
         table_name=rejected_table, write_disposition="append", columns=REJECTED_COLUMNS, primary_key=[]
@@ -575,21 +614,26 @@ def _table_resource(landing_url: str, spec: TableSpec, counts: dict[str, TableCo
         name=spec.table,
         write_disposition="merge" if merges and not first_load else "append",
         primary_key=list(spec.primary_key) or None,
+        parallelized=True,
     )
     def table_rows() -> Iterator[object]:
-        state = dlt.current.resource_state()
+        state = dlt.current.resource_state(spec.table)  # named: this runs in a thread of the pool
         loaded: dict[str, str] = state.setdefault("loaded_files", {})
         tally = counts.setdefault(spec.table, TableCounts())
         fs, _ = filesystem(landing_url)
         output = CsvImport(spec)
-        for path, fingerprint in find_files(landing_url, spec):
+        files = find_files(landing_url, spec)
+        with slots.tables:
+            superseding = superseding_keys(fs, spec, [p for p, f in files if loaded.get(p) != f])
+        for path, fingerprint in files:
             if loaded.get(path) == fingerprint:
                 tally.skipped_files += 1
                 continue
             with RejectedRows() as rejected:
                 mark = output.mark()
                 try:
-                    seen, rows = _check_file(fs, path, spec, output, rejected)
+                    with slots.tables:
+                        seen, rows = _check_file(fs, path, spec, output, rejected, superseding.get(path))
                 except SourceFileError as exc:
                     log.error("%s", exc)
                     output.rollback(mark)
@@ -611,24 +655,35 @@ def _table_resource(landing_url: str, spec: TableSpec, counts: dict[str, TableCo
                         yield dlt.mark.with_hints(chunk, rejected_hints, create_table_variant=True)
             tally.files += 1
             loaded[path] = fingerprint
+        with slots.exclusive():
+            output.finish()
         yield from output.imports()
 
     return table_rows
 
 
 def _check_file(
-    fs: fsspec.AbstractFileSystem, path: str, spec: TableSpec, output: CsvImport, rejected: RejectedRows
+    fs: fsspec.AbstractFileSystem,
+    path: str,
+    spec: TableSpec,
+    output: CsvImport,
+    rejected: RejectedRows,
+    superseding: pa.Table | None = None,
 ) -> tuple[set[str], int]:
     """Read, check and write one file batch by batch; returns its column names and the rows accepted.
-    A CSV record with the wrong number of fields makes the whole file be read again, row by row."""
+    A CSV record with the wrong number of fields makes the whole file be read again, row by row.
+    Accepted rows whose key is in ``superseding`` (keys a later file of this load accepts) are
+    counted but not written: the dedup would drop them anyway."""
     mark = output.mark()
     seen: set[str] = set()
     try:
-        return seen, _check_batches(read_batches(fs, path, seen), spec, path, output, rejected)
+        batches = read_batches(fs, path, seen)
+        return seen, _check_batches(batches, spec, path, output, rejected, superseding)
     except NeedsRowByRow:
         output.rollback(mark)
         rejected.clear()
-        return seen, _check_batches(read_csv_row_by_row(fs, path), spec, path, output, rejected)
+        batches = read_csv_row_by_row(fs, path)
+        return seen, _check_batches(batches, spec, path, output, rejected, superseding)
 
 
 def _check_batches(
@@ -636,20 +691,83 @@ def _check_batches(
     spec: TableSpec,
     path: str,
     output: CsvImport,
-    rejected: RejectedRows,
+    rejected: RejectedRows | None,
+    superseding: pa.Table | None = None,
 ) -> int:
     accepted = 0
+    for table in _accepted_batches(batches, spec, path, rejected):
+        accepted += table.num_rows
+        if superseding is not None:
+            table = _without_keys(table, superseding, spec.primary_key)
+        output.write(table, path)
+    return accepted
+
+
+def _accepted_batches(
+    batches: Iterator[tuple[pa.Table, list[dict]]], spec: TableSpec, path: str, rejected: RejectedRows | None
+) -> Iterator[pa.Table]:
+    """The rows of each batch that pass :func:`validate`; the others go to ``rejected`` (if given)."""
     for table, unsplit in batches:
-        rejected.add(unsplit)
+        if rejected is not None:
+            rejected.add(unsplit)
         # a JSON batch may lack a key that other lines of the file have: missing values, as read whole
         for name in spec.columns:
             if name not in table.column_names:
                 table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
         table, invalid = validate(table, spec, path)
-        rejected.add(invalid)
-        accepted += table.num_rows
-        output.write(table, path)
-    return accepted
+        if rejected is not None:
+            rejected.add(invalid)
+        yield table
+
+
+def superseding_keys(fs: fsspec.AbstractFileSystem, spec: TableSpec, paths: list[str]) -> dict[str, pa.Table]:
+    """For each file of ``paths`` (the new files of one table, in load order) but the last, the keys
+    of the rows that the files after it accept: its rows with those keys are superseded (the last
+    file wins). Knowing them before a file is written spares rewriting its CSV after the dedup, which
+    reads and writes the whole file again for a few changed rows. Empty when there is no key, one
+    file, later files holding more than :data:`SUPERSEDING_KEYS_MAX` keys, or a later file that
+    cannot be read (the dedup at the end then does all the work, as it always can)."""
+    if not spec.primary_key or len(paths) < 2:
+        return {}
+    key_names = list(spec.primary_key)
+    per_file: list[list[pa.Table]] = []
+    total = 0
+    for path in paths[1:]:
+        keys: list[pa.Table] = []
+        try:
+            try:
+                batches = _accepted_batches(read_batches(fs, path, set()), spec, path, None)
+                keys = [table.select(key_names) for table in batches]
+            except NeedsRowByRow:
+                batches = _accepted_batches(read_csv_row_by_row(fs, path), spec, path, None)
+                keys = [table.select(key_names) for table in batches]
+        except Exception as exc:  # noqa: BLE001 - the file's own load reports what is wrong with it
+            log.debug("%s: keys not read ahead (%s)", path, exc)
+            return {}
+        total += sum(table.num_rows for table in keys)
+        if total > SUPERSEDING_KEYS_MAX:
+            return {}
+        per_file.append(keys)
+    result: dict[str, pa.Table] = {}
+    later: list[pa.Table] = []
+    for path, keys in zip(reversed(paths[:-1]), reversed(per_file), strict=True):
+        later = keys + later
+        if later:
+            result[path] = pa.concat_tables(later).combine_chunks()
+    return result
+
+
+def _without_keys(table: pa.Table, keys: pa.Table, key_names: tuple[str, ...]) -> pa.Table:
+    """``table`` without the rows whose key is in ``keys``, in its order. Accepted rows have every key
+    value (key columns are required), so the join's null semantics do not matter."""
+    if not table.num_rows or not keys.num_rows:
+        return table
+    position = _row_numbers(0, table.num_rows)
+    probe = table.select(list(key_names)).append_column("_position", position)
+    hits = probe.join(keys, keys=list(key_names), join_type="left semi", use_threads=False)["_position"]
+    if not len(hits):
+        return table
+    return table.filter(pc.invert(pc.is_in(position, value_set=hits.combine_chunks())))
 
 
 class RejectedRows:
@@ -733,6 +851,7 @@ class CsvImport:
         self.columns: dict[str, None] = {}  # every column written, in order of first appearance
         self._handle: IO[bytes] | None = None
         self._load_id: str | None = None
+        self._finished = False
 
     def mark(self) -> _Mark:
         self._close()
@@ -791,13 +910,18 @@ class CsvImport:
             self._load_id = dlt.current.load_package_state()["load_id"]
         return self._load_id
 
+    def finish(self) -> None:
+        """Close the files and drop the rows that a later row of the same key supersedes."""
+        self._close()
+        if self.rows and self.spec.primary_key and not self._finished:
+            self._drop_superseded_rows()
+        self._finished = True
+
     def imports(self) -> Iterator[object]:
         """The files for dlt to import, each with the hints of the whole table."""
-        self._close()
+        self.finish()
         if not self.rows:
             return
-        if self.spec.primary_key:
-            self._drop_superseded_rows()
         names = [name for name in self.columns if name != "_dlt_load_id"] + ["_dlt_load_id"]
         hints = pa.schema(
             [
@@ -943,10 +1067,11 @@ def olist_files(
     already hold rows (see :func:`tables_with_rows`); the others are first loads, appended without
     a merge. None means all of them are treated as loaded (always merge)."""
     counts = {} if counts is None else counts
+    slots = _Slots()
     for spec in TABLES.values():
         if tables is None or spec.table in tables:
             first_load = loaded_tables is not None and spec.table not in loaded_tables
-            yield _table_resource(landing_url, spec, counts, first_load)
+            yield _table_resource(landing_url, spec, counts, first_load, slots)
 
 
 def tables_with_rows(db, dataset: str = DATASET) -> set[str]:
