@@ -53,6 +53,20 @@ true
 {%- endif -%}
 {%- endmacro %}
 
+{#- Query for the keys this model holds whose rows its input no longer holds (an order dlt's merge
+    replaced with a version that the input filters out, a person whose orders all moved away):
+    `key` is selected, `match` (default `key`) is the column looked up in `input`, and `held_filter`
+    is a condition on this model's rows, alias `held`. -#}
+{% macro keys_gone_from(input, key, match=none, held_filter=none) -%}
+{%- set match = match or key -%}
+select held.{{ key }}
+from {{ this }} as held
+where {% if held_filter %}{{ held_filter }}
+    and {% endif %}not exists (
+        select 1 from {{ input }} as input_rows where input_rows.{{ match }} = held.{{ match }}
+    )
+{%- endmacro %}
+
 {#- The incremental strategy `replace_keys`: the model's rows for a set of keys are replaced by what
     the build selected for them, and a key that selects no row any more (an order whose new
     version has no valid purchase date) loses its rows. The model's incremental SQL ends with

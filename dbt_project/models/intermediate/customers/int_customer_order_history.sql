@@ -15,13 +15,7 @@ changed_people as (
     from {{ ref('int_customer_orders') }} as changed
     where {{ built_since_last_run('changed') }}
     union
-    select current_people.customer_unique_id
-    from {{ this }} as current_people
-    where not exists (
-        select 1
-        from {{ ref('int_customer_orders') }} as all_orders
-        where all_orders.customer_unique_id = current_people.customer_unique_id
-    )
+    {{ keys_gone_from(ref('int_customer_orders'), 'customer_unique_id') }}
 ),
 {%- endif %}
 

@@ -24,13 +24,7 @@ changed_people as (
         and changed.customer_unique_id <> current_orders.customer_unique_id
     union
     -- The person of an order int_orders_enriched no longer holds.
-    select current_orders.customer_unique_id
-    from {{ this }} as current_orders
-    where not exists (
-        select 1
-        from {{ ref('int_orders_enriched') }} as all_orders
-        where all_orders.order_id = current_orders.order_id
-    )
+    {{ keys_gone_from(ref('int_orders_enriched'), 'customer_unique_id', match='order_id') }}
 ),
 {%- endif %}
 

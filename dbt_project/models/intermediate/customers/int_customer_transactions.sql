@@ -61,14 +61,9 @@ changed_people as (
     union
     {%- endif %}
     -- People with no Olist order left (all moved away or gone).
-    select current_people.customer_unique_id
-    from {{ this }} as current_people
-    where current_people.transaction_source = 'olist'
-        and not exists (
-            select 1
-            from {{ ref('int_customer_orders') }} as all_orders
-            where all_orders.customer_unique_id = current_people.customer_unique_id
-        )
+    {{ keys_gone_from(
+        ref('int_customer_orders'), 'customer_unique_id', held_filter="held.transaction_source = 'olist'"
+    ) }}
 ),
 {%- endif %}
 

@@ -26,14 +26,7 @@ changed_orders as (
     from {{ ref('int_orders_enriched') }} as changed
     where {{ built_since_last_run('changed') }}
     union
-    -- Orders int_orders_enriched no longer holds.
-    select current_items.order_id
-    from {{ this }} as current_items
-    where not exists (
-        select 1
-        from {{ ref('int_orders_enriched') }} as all_orders
-        where all_orders.order_id = current_items.order_id
-    )
+    {{ keys_gone_from(ref('int_orders_enriched'), 'order_id') }}
 ),
 {%- endif %}
 

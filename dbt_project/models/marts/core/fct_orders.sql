@@ -44,11 +44,7 @@ changed_orders as (
                 ({% for column in compared_columns %}orders.{{ column }}{{ ', ' if not loop.last }}{% endfor %})
         )
     union
-    select current_orders.order_id
-    from {{ this }} as current_orders
-    where not exists (
-        select 1 from orders as all_orders where all_orders.order_id = current_orders.order_id
-    )
+    {{ keys_gone_from('orders', 'order_id') }}
 ),
 {%- endif %}
 
