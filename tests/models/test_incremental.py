@@ -5,6 +5,11 @@ batch (new orders, status changes of older orders, new leads, costs and refunds)
 `dbt build` runs again, incrementally. Every table dbt builds must then hold exactly the rows a
 `--full-refresh` of the same raw data produces (the `_built_at` stamps aside), and the staging
 models must have read only the second batch's rows.
+
+Then a load edits a few rows the way a source can, on the paths an incremental model could miss:
+a sale moves to another month, an order loses its purchase date (it leaves the facts), a sale is
+cancelled, an item changes product, a product changes category, a payment changes type. The next
+incremental build must again equal a full rebuild.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import pytest
@@ -25,6 +31,9 @@ ORDERS = 3_000
 DIRTY_SHARE = 0.02
 TEST_DATABASE = "incremental_test"
 SCHEMAS = ("staging", "intermediate", "marts")
+# The dlt load id of the edits (after every real one).
+EDIT_LOAD_ID = "9999999999.000001"
+TIMESTAMP = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
 # Columns that say when a row was written, not what it holds.
 BUILD_STAMPS = ("_built_at",)
 
@@ -72,10 +81,97 @@ def _rows_written(target: Path) -> dict[str, int]:
     }
 
 
-def _scalar(db: DatabaseSettings, query: str) -> int:
+def _scalar(db: DatabaseSettings, query: str, *params: object) -> Any:
     with psycopg2.connect(**db.dsn()) as conn, conn.cursor() as cur:
-        cur.execute(query)
+        cur.execute(query, params or None)
         return cur.fetchone()[0]
+
+
+def _edit_raw_rows(db: DatabaseSettings) -> dict[str, str]:
+    """Change a few raw rows as a new load would (dlt's merge replaces a row and stamps its load id).
+
+    Returns the ids picked: distinct delivered orders with a clean purchase timestamp and items,
+    sales in the facts."""
+    with psycopg2.connect(**db.dsn()) as conn, conn.cursor() as cur:
+        cur.execute(
+            """
+            select order_id from raw_olist.orders as o
+            where order_status = 'delivered' and order_purchase_timestamp ~ %s
+                and exists (select 1 from marts.fct_orders as f where f.order_id = o.order_id and f.is_sale)
+                and exists (select 1 from marts.fct_order_items as i where i.order_id = o.order_id)
+            order by order_id
+            limit 4
+            """,
+            (TIMESTAMP,),
+        )
+        moved, vanished, cancelled, re_itemed = (row[0] for row in cur.fetchall())
+        load = {"load": EDIT_LOAD_ID}
+        cur.execute(
+            "update raw_olist.orders set _dlt_load_id = %(load)s, order_purchase_timestamp = to_char("
+            "order_purchase_timestamp::timestamp - interval '61 days', 'YYYY-MM-DD HH24:MI:SS') "
+            "where order_id = %(id)s",
+            {**load, "id": moved},
+        )
+        cur.execute(
+            "update raw_olist.orders set _dlt_load_id = %(load)s, order_purchase_timestamp = null "
+            "where order_id = %(id)s",
+            {**load, "id": vanished},
+        )
+        cur.execute(
+            "update raw_olist.orders set _dlt_load_id = %(load)s, order_status = 'canceled' "
+            "where order_id = %(id)s",
+            {**load, "id": cancelled},
+        )
+        # An item of a sale takes another product; that product changes category.
+        cur.execute(
+            """
+            update raw_olist.order_items as i
+            set _dlt_load_id = %(load)s,
+                product_id = (
+                    select p.product_id from raw_olist.products as p
+                    where p.product_id <> i.product_id and p.product_category_name is not null
+                    order by p.product_id limit 1
+                )
+            where i.order_id = %(id)s and i.order_item_id = (
+                select min(order_item_id) from raw_olist.order_items where order_id = %(id)s
+            )
+            returning i.product_id
+            """,
+            {**load, "id": re_itemed},
+        )
+        (new_product,) = cur.fetchone()
+        cur.execute(
+            """
+            update raw_olist.products as p
+            set _dlt_load_id = %(load)s,
+                product_category_name = (
+                    select other.product_category_name from raw_olist.products as other
+                    where other.product_category_name <> p.product_category_name
+                    order by other.product_category_name limit 1
+                )
+            where p.product_id = %(product)s
+            """,
+            {**load, "product": new_product},
+        )
+        # The last payment of an order paid in several parts changes type, not amount.
+        cur.execute(
+            """
+            update raw_olist.order_payments as pay
+            set _dlt_load_id = %(load)s,
+                payment_type = case when pay.payment_type = 'voucher' then 'credit_card' else 'voucher' end
+            where (pay.order_id, pay.payment_sequential) = (
+                select order_id, max(payment_sequential) from raw_olist.order_payments
+                group by order_id having count(*) > 1 order by order_id limit 1
+            )
+            returning pay.order_id
+            """,
+            load,
+        )
+        (repaid,) = cur.fetchone()
+    return {
+        "moved": moved, "vanished": vanished, "cancelled": cancelled, "re_itemed": re_itemed,
+        "new_product": new_product, "repaid": repaid,
+    }  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +203,32 @@ def incremental_then_full(warehouse_db: DatabaseSettings, tmp_path_factory: pyte
 
     full = _dbt(db, target, "run", "--full-refresh")
     assert full.returncode == 0, f"dbt run --full-refresh failed:\n{full.stdout[-8000:]}"
+    full_contents = _contents(db)
+
+    purchase_date = "select purchase_date from marts.fct_orders where order_id = %s"
+    edits = _edit_raw_rows(db)
+    moved_from = _scalar(db, purchase_date, edits["moved"])
+    edited = _dbt(db, target, "build")
+    assert edited.returncode == 0, f"dbt build after the edits failed:\n{edited.stdout[-8000:]}"
+    after_edits = {
+        "contents": _contents(db),
+        "moved_days": (moved_from - _scalar(db, purchase_date, edits["moved"])).days,
+        "vanished": _scalar(db, "select count(*) from marts.fct_orders where order_id = %s", edits["vanished"]),
+        "cancelled_is_sale": _scalar(db, "select is_sale from marts.fct_orders where order_id = %s", edits["cancelled"]),
+        "item_product": _scalar(
+            db,
+            "select product_id from marts.fct_order_items where order_id = %s order by order_item_id limit 1",
+            edits["re_itemed"],
+        ),
+    }  # fmt: skip
+    refreshed = _dbt(db, target, "run", "--full-refresh")
+    assert refreshed.returncode == 0, f"dbt run --full-refresh failed:\n{refreshed.stdout[-8000:]}"
     return {
         "incremental": after_incremental,
-        "full": _contents(db),
+        "full": full_contents,
+        "edits": edits,
+        "after_edits": after_edits,
+        "full_after_edits": _contents(db),
         "written": written,
         "raw_orders_before": raw_orders_before,
         "second_batch_orders": second_batch_orders,
@@ -123,6 +242,26 @@ def test_an_incremental_build_equals_a_full_rebuild(incremental_then_full: dict)
     different = {t: (incremental[t], full[t]) for t in full if incremental[t] != full[t]}
     assert not different, f"tables that differ from a full rebuild (rows, digest): {different}"
     assert full["marts.fct_orders"][0] > 0.9 * ORDERS
+
+
+def test_edits_on_the_paths_an_incremental_build_could_miss_equal_a_full_rebuild(
+    incremental_then_full: dict,
+) -> None:
+    after, full = incremental_then_full["after_edits"], incremental_then_full["full_after_edits"]
+    edits = incremental_then_full["edits"]
+    # The edits reached the facts.
+    assert after["moved_days"] == 61
+    assert after["vanished"] == 0
+    assert after["cancelled_is_sale"] is False
+    assert after["item_product"] == edits["new_product"]
+    incremental = after["contents"]
+    assert incremental.keys() == full.keys()
+    different = {t: (incremental[t], full[t]) for t in full if incremental[t] != full[t]}
+    assert not different, f"tables that differ from a full rebuild after the edits (rows, digest): {different}"
+    # The edits changed the marts the month and product sums feed.
+    before = incremental_then_full["full"]
+    for table in ("marts.sales_monthly_by_dimension", "marts.product_sales_ranking", "marts.fct_orders"):
+        assert full[table] != before[table], table
 
 
 def test_staging_reads_only_the_new_loads(incremental_then_full: dict) -> None:

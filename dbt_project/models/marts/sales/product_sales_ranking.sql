@@ -1,25 +1,12 @@
-with items as (
-    select * from {{ ref('fct_order_items') }}
-    where is_sale
+{#- Products ranked by revenue and units sold. The sums per product come from int_product_sales,
+    incremental by product; the ranks are recomputed over every product. -#}
+
+with per_product as (
+    select * from {{ ref('int_product_sales') }}
 ),
 
 products as (
     select * from {{ ref('dim_products') }}
-),
-
-per_product as (
-    select
-        product_id,
-        count(*) as units_sold,
-        count(distinct order_id) as orders,
-        count(distinct customer_unique_id) as customers,
-        sum(price) as items_revenue,
-        sum(gross_revenue) as gross_revenue,
-        round(avg(price), 2) as average_price,
-        min(purchase_date) as first_sale_date,
-        max(purchase_date) as last_sale_date
-    from items
-    group by product_id
 ),
 
 final as (
