@@ -1,28 +1,53 @@
-{{ config(materialized='table') }}
+{{ config(materialized='view') }}
+{#- One row per source and person as of the as-of date, for RFM, CLV, cohorts and churn. A view: the
+    rows live in int_customer_summaries (incremental by person); the as-of date, which moves with
+    every new sale, and the days counted to it are added here. -#}
 
-with transactions as (
-    select * from {{ ref('int_customer_transactions_unioned') }}
+with customers as (
+    select * from {{ ref('int_customer_summaries') }}
+),
+
+-- Materialized: computed once, not once per person.
+as_of as materialized (
+    select
+        sources.transaction_source,
+        {%- if var('rfm_as_of_date') %}
+        '{{ var("rfm_as_of_date") }}'::date as as_of_date
+        {%- else %}
+        -- The latest sale of the source (as in int_customer_transactions_unioned): an index lookup.
+        (
+            select max(latest.last_purchase_date)
+            from {{ ref('int_customer_summaries') }} as latest
+            where latest.transaction_source = sources.transaction_source
+        ) as as_of_date
+        {%- endif %}
+    from (
+        select distinct sources_seen.transaction_source
+        from {{ ref('int_customer_summaries') }} as sources_seen
+    ) as sources
 ),
 
 final as (
     select
-        transaction_source,
-        customer_unique_id,
-        max(as_of_date) as as_of_date,
-        min(purchase_date) as first_purchase_date,
-        max(purchase_date) as last_purchase_date,
-        date_trunc('month', min(purchase_date))::date as cohort_month,
-        count(*) as orders_count,
-        sum(gross_revenue) as gross_revenue,
-        sum(refund_amount) as refund_amount,
-        sum(net_revenue) as net_revenue,
-        sum(gross_margin) as gross_margin,
-        count(*) filter (where gross_margin is null) = 0 as has_complete_margin,
-        max(as_of_date) - max(purchase_date) as recency_days,
-        max(as_of_date) - min(purchase_date) as tenure_days,
-        max(purchase_date) - min(purchase_date) as lifespan_days
-    from transactions
-    group by transaction_source, customer_unique_id
+        customers.transaction_source,
+        customers.customer_unique_id,
+        as_of.as_of_date,
+        customers.first_purchase_date,
+        customers.last_purchase_date,
+        customers.cohort_month,
+        customers.orders_count,
+        customers.gross_revenue,
+        customers.refund_amount,
+        customers.net_revenue,
+        customers.gross_margin,
+        customers.has_complete_margin,
+        as_of.as_of_date - customers.last_purchase_date as recency_days,
+        as_of.as_of_date - customers.first_purchase_date as tenure_days,
+        customers.lifespan_days
+    from customers
+    inner join as_of
+        on customers.transaction_source = as_of.transaction_source
+    where as_of.as_of_date is not null
 )
 
 select * from final
