@@ -10,6 +10,7 @@ numbers; and they show that the `analyst` role reads every mart and nothing else
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -279,6 +280,63 @@ def test_analyst_reads_every_mart_and_nothing_else(built: BuiltWarehouse) -> Non
                 cur.execute("delete from marts.fct_orders")
     finally:
         conn.close()
+
+
+def _unique_tests_failures(built: BuiltWarehouse) -> dict[str, int]:
+    target = built.sandbox.parent / "target_unique"
+    result = _dbt(
+        built.db, target, "test", "--select",
+        "unique_fct_orders_order_id unique_combination_of_columns_fct_order_items_order_id__order_item_id",
+    )  # fmt: skip
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    results = [r for r in results if r["unique_id"].startswith("test.")]
+    assert len(results) == 2, result.stdout[-4000:]
+    return {r["unique_id"].split(".")[2]: r["failures"] for r in results}
+
+
+def test_uniqueness_tests_use_a_unique_index_and_still_catch_duplicates_without_one(
+    built: BuiltWarehouse,
+) -> None:
+    """`unique` and `unique_combination_of_columns` trust a valid unique index on exactly their
+    columns instead of grouping every row; without it they group and report the duplicate."""
+    compiled = next((built.sandbox.parent / "target").rglob("unique_fct_orders_order_id.sql")).read_text()
+    assert "pg_index" in compiled and "group by order_id" in compiled
+
+    indexes = _query(
+        built.db,
+        "select tablename, indexdef from pg_indexes where schemaname = 'marts' "
+        "and tablename in ('fct_orders', 'fct_order_items') and indexdef like 'CREATE UNIQUE%'",
+    )
+    assert sorted(indexes["tablename"]) == ["fct_order_items", "fct_orders"]
+    assert set(_unique_tests_failures(built).values()) == {0}
+
+    duplicate = {
+        "fct_orders": "select * from marts.fct_orders order by order_id limit 1",
+        "fct_order_items": "select * from marts.fct_order_items order by order_id, order_item_id limit 1",
+    }
+    with psycopg2.connect(**built.db.dsn()) as conn, conn.cursor() as cur:
+        for table, indexdef in zip(indexes["tablename"], indexes["indexdef"], strict=True):
+            name = indexdef.split(" INDEX ")[1].split(" ON ")[0]
+            cur.execute(f"drop index marts.{name}")
+            cur.execute(f"insert into marts.{table} {duplicate[table]}")
+    try:
+        failures = _unique_tests_failures(built)
+        assert failures == {
+            "unique_fct_orders_order_id": 1,
+            "unique_combination_of_columns_fct_order_items_order_id__order_item_id": 1,
+        }
+    finally:
+        with psycopg2.connect(**built.db.dsn()) as conn, conn.cursor() as cur:
+            for table, indexdef in zip(indexes["tablename"], indexes["indexdef"], strict=True):
+                # Drop the copy (the newer row version), then put the index back.
+                key = "order_id" if table == "fct_orders" else "order_id, order_item_id"
+                cur.execute(
+                    f"delete from marts.{table} as t where ctid <> (select min(ctid) from marts.{table} "
+                    f"as u where ({key}) = (select {key} from ({duplicate[table]}) as d)) "
+                    f"and ({key}) = (select {key} from ({duplicate[table]}) as d)"
+                )
+                cur.execute(indexdef)
+    assert set(_unique_tests_failures(built).values()) == {0}
 
 
 def test_a_late_status_change_of_an_old_order_reaches_the_incremental_fct_orders(
