@@ -32,31 +32,23 @@ spine as (
     ) as month_number
 ),
 
-customer_months as (
-    -- One row per person and month with a purchase.
+activity as (
+    -- A person counts as active once per calendar month: on their first purchase of the month
+    -- (no previous purchase, or one in an earlier month). No grouping by person needed.
     select
         transactions.transaction_source,
         customers.cohort_month,
         {{ months_between('customers.cohort_month', 'transactions.purchase_month') }} as cohort_month_number,
-        transactions.customer_unique_id,
+        count(*) filter (
+            where transactions.previous_purchase_date is null
+                or transactions.previous_purchase_date < transactions.purchase_month
+        ) as customers_active,
         count(*) as orders,
         sum(transactions.net_revenue) as net_revenue
     from transactions
     inner join customers
         on transactions.transaction_source = customers.transaction_source
         and transactions.customer_unique_id = customers.customer_unique_id
-    group by 1, 2, 3, 4
-),
-
-activity as (
-    select
-        transaction_source,
-        cohort_month,
-        cohort_month_number,
-        count(*) as customers_active,
-        sum(orders)::bigint as orders,
-        sum(net_revenue) as net_revenue
-    from customer_months
     group by 1, 2, 3
 ),
 
