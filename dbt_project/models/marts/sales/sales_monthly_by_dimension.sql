@@ -1,18 +1,110 @@
 {#- Monthly sales broken down by one dimension at a time (long format: filter on `dimension`):
     state, region, category, channel and payment_type. For every dimension the revenue of a month
     adds up to the month's gross revenue in sales_monthly: items split revenue by category, and an
-    order paid with several payment types splits its revenue in proportion to the amounts paid.
-    The sums come from int_sales_monthly_by_dimension, incremental by month; this table adds the
-    months a value had no sale, the shares and the growth. -#}
+    order paid with several payment types splits its revenue in proportion to the amounts paid. -#}
 
-with monthly as (
+with orders as (
+    select * from {{ ref('fct_orders') }}
+    where is_sale
+),
+
+items as (
+    select * from {{ ref('fct_order_items') }}
+    where is_sale
+),
+
+products as (
+    select * from {{ ref('dim_products') }}
+),
+
+states as (
+    select * from {{ ref('brazil_states') }}
+),
+
+payments as (
+    select * from {{ ref('stg_olist__order_payments') }}
+),
+
+payment_types as (
+    -- What each payment type paid of an order; the order's total is fct_orders.payment_value.
     select
-        dimension,
-        dimension_value,
+        order_id,
+        payment_type,
+        sum(payment_value) as type_value
+    from payments
+    group by order_id, payment_type
+),
+
+orders_monthly as (
+    -- An order has one state, region and channel: count and sum it directly.
+    select
+        date_trunc('month', orders.purchase_date)::date as month_start,
+        coalesce(orders.customer_state, 'unknown') as state,
+        coalesce(states.region_name, 'unknown') as region,
+        orders.channel_id as channel,
+        count(*) as orders,
+        sum(orders.gross_revenue) as gross_revenue
+    from orders
+    left join states
+        on orders.customer_state = states.state_code
+    group by 1, 2, 3, 4
+),
+
+category_orders as (
+    -- An order can hold several categories: one row per order and category first.
+    select
+        date_trunc('month', items.purchase_date)::date as month_start,
+        coalesce(products.product_category, 'unknown') as category,
+        items.order_id,
+        sum(items.gross_revenue) as gross_revenue
+    from items
+    left join products
+        on items.product_id = products.product_id
+    group by 1, 2, 3
+),
+
+payment_type_orders as (
+    -- One row per order and payment type, with the revenue share the type paid.
+    select
+        date_trunc('month', orders.purchase_date)::date as month_start,
+        coalesce(payment_types.payment_type, 'not_defined') as payment_type,
+        orders.gross_revenue * coalesce(payment_types.type_value / nullif(orders.payment_value, 0), 1) as gross_revenue
+    from orders
+    left join payment_types
+        on orders.order_id = payment_types.order_id
+        -- An order without a share (nothing paid) counts once, as not_defined.
+        and payment_types.type_value / nullif(orders.payment_value, 0) is not null
+),
+
+monthly as (
+    {%- for dimension in ['state', 'region', 'channel'] %}
+    select
+        '{{ dimension }}' as dimension,
+        {{ dimension }} as dimension_value,
         month_start,
-        orders,
-        gross_revenue
-    from {{ ref('int_sales_monthly_by_dimension') }}
+        sum(orders)::bigint as orders,
+        round(sum(gross_revenue), 2) as gross_revenue
+    from orders_monthly
+    group by 1, 2, 3
+    union all
+    {%- endfor %}
+    select
+        'category',
+        category,
+        month_start,
+        count(*),
+        round(sum(gross_revenue), 2)
+    from category_orders
+    group by 1, 2, 3
+    union all
+    select
+        'payment_type',
+        payment_type,
+        month_start,
+        count(*),
+        round(sum(gross_revenue), 2)
+    from payment_type_orders
+    group by 1, 2, 3
 ),
 
 spine as (
