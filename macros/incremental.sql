@@ -103,3 +103,25 @@ left join {{ rows }}
 select * from {{ rows }}
 {%- endif -%}
 {%- endmacro %}
+
+{#- The as-of date of each transaction source, for the views that add it to incremental rows
+    (int_customer_transactions_unioned, int_customers_summarized): var rfm_as_of_date, or the
+    source's latest sale, `max(latest_column)` in `relation` (an index lookup there). Use it as a
+    `materialized` CTE: inlined, PostgreSQL would compute the max once per row. -#}
+{% macro as_of_dates(relation, latest_column) -%}
+select
+    sources.transaction_source,
+    {%- if var('rfm_as_of_date') %}
+    '{{ var("rfm_as_of_date") }}'::date as as_of_date
+    {%- else %}
+    (
+        select max(latest.{{ latest_column }})
+        from {{ relation }} as latest
+        where latest.transaction_source = sources.transaction_source
+    )::date as as_of_date
+    {%- endif %}
+from (
+    select distinct sources_seen.transaction_source
+    from {{ relation }} as sources_seen
+) as sources
+{%- endmacro %}

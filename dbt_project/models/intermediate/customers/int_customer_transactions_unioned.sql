@@ -12,23 +12,7 @@ with transactions as (
 
 -- Materialized: computed once, not once per transaction (the planner would pull the subquery up).
 as_of as materialized (
-    select
-        sources.transaction_source,
-        {%- if var('rfm_as_of_date') %}
-        '{{ var("rfm_as_of_date") }}'::date as as_of_date
-        {%- else %}
-        -- The latest sale of the source: an index lookup, not a scan.
-        (
-            select max(latest.purchased_at)
-            -- The model, not the CTE: a CTE read twice would be materialized whole.
-            from {{ ref('int_customer_transactions') }} as latest
-            where latest.transaction_source = sources.transaction_source
-        )::date as as_of_date
-        {%- endif %}
-    from (
-        select distinct sources_seen.transaction_source
-        from {{ ref('int_customer_transactions') }} as sources_seen
-    ) as sources
+    {{ as_of_dates(ref('int_customer_transactions'), 'purchased_at') }}
 ),
 
 final as (

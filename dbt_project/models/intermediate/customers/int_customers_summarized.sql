@@ -9,22 +9,7 @@ with customers as (
 
 -- Materialized: computed once, not once per person.
 as_of as materialized (
-    select
-        sources.transaction_source,
-        {%- if var('rfm_as_of_date') %}
-        '{{ var("rfm_as_of_date") }}'::date as as_of_date
-        {%- else %}
-        -- The latest sale of the source (as in int_customer_transactions_unioned): an index lookup.
-        (
-            select max(latest.last_purchase_date)
-            from {{ ref('int_customer_summaries') }} as latest
-            where latest.transaction_source = sources.transaction_source
-        ) as as_of_date
-        {%- endif %}
-    from (
-        select distinct sources_seen.transaction_source
-        from {{ ref('int_customer_summaries') }} as sources_seen
-    ) as sources
+    {{ as_of_dates(ref('int_customer_summaries'), 'last_purchase_date') }}
 ),
 
 final as (
