@@ -48,14 +48,14 @@ def db(
     database.ensure_database(warehouse_db, TEST_DATABASE)
     built = dataclasses.replace(warehouse_db, dbname=TEST_DATABASE)
     load_sandbox(root / "sandbox", db=built, pipelines_dir=root / "dlt", erp_database=f"{TEST_DATABASE}_erp")
-    # The models and seeds customer_churn needs (the transactions per person too); testing them is the
-    # job of tests/models.
+    # The models and seeds customer_churn needs, and the transactions per person the CLV step reads;
+    # testing them is the job of tests/models.
     result = _dbt(
         built,
         root / "target",
         "build",
         "--select",
-        "+customer_churn",
+        "+customer_churn +int_customer_transactions_unioned",
         "--resource-type",
         "model",
         "--resource-type",
