@@ -17,7 +17,6 @@ A file that lacks a required column fails the load with a message naming the fil
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import io
 import json
@@ -52,7 +51,7 @@ BATCH_BYTES = 4 << 20  # CSV and JSON Lines: bytes read at a time (a record must
 BATCH_ROWS = 100_000  # Parquet and the row-by-row CSV reader: rows at a time; rejected rows per item
 # Tables read, checked and written at the same time, each in a thread of dlt's extract pool: the
 # work is in Arrow, which releases the GIL, so two tables keep two cores busy. Two at most, so
-# memory stays bounded (about two tables' batches and keys); a dedup runs alone.
+# memory stays bounded (about two tables' batches and keys, or two dedups: about 170 MB each at 1M rows).
 PARALLEL_TABLES = 2
 # Keys of a table's later files read ahead, so that an earlier file is written without the rows they
 # supersede; above this many, the dedup at the end rewrites the earlier file's CSV instead.
@@ -573,22 +572,9 @@ class TableCounts:
 
 @dataclass
 class _Slots:
-    """What the tables of one extract share: how many are read at a time, and one dedup at a time."""
+    """What the tables of one extract share: how many are read, checked or deduplicated at a time."""
 
     tables: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(PARALLEL_TABLES))
-    dedup: threading.Lock = field(default_factory=threading.Lock)
-
-    @contextlib.contextmanager
-    def exclusive(self) -> Iterator[None]:
-        """Every slot: a dedup (the largest holds the keys of a whole table) runs alone."""
-        with self.dedup:
-            for _ in range(PARALLEL_TABLES):
-                self.tables.acquire()
-            try:
-                yield
-            finally:
-                for _ in range(PARALLEL_TABLES):
-                    self.tables.release()
 
 
 def _table_resource(
@@ -655,7 +641,7 @@ def _table_resource(
                         yield dlt.mark.with_hints(chunk, rejected_hints, create_table_variant=True)
             tally.files += 1
             loaded[path] = fingerprint
-        with slots.exclusive():
+        with slots.tables:
             output.finish()
         yield from output.imports()
 
@@ -959,6 +945,7 @@ def _last_row_per_key(keys: dict[str, list[pa.ChunkedArray]], rows: int) -> pa.A
     emptied on the way: each column becomes a dictionary code as soon as it is read, so the strings
     of only one column and one hash table are in memory at a time."""
     code: pa.ChunkedArray | None = None
+    distinct = 0  # distinct keys so far: the codes run from 0 to distinct - 1
     for name in list(keys):
         encoded = pc.dictionary_encode(
             pa.chunked_array([chunk for array in keys.pop(name) for chunk in array.chunks], pa.string()),
@@ -968,11 +955,15 @@ def _last_row_per_key(keys: dict[str, list[pa.ChunkedArray]], rows: int) -> pa.A
         indices = pa.chunked_array([chunk.indices for chunk in encoded.chunks], pa.int32()).cast(pa.int64())
         del encoded
         if code is None:
-            code = indices
+            code, distinct = indices, size
         else:  # codes stay below the number of rows: re-encoding the pair keeps them dense
             pair = pc.add(pc.multiply(code, size), indices)
-            chunks = pc.dictionary_encode(pair).chunks
-            code = pa.chunked_array([chunk.indices for chunk in chunks], pa.int32()).cast(pa.int64())
+            encoded = pc.dictionary_encode(pair)
+            distinct = len(encoded.chunk(0).dictionary) if encoded.num_chunks else 0
+            code = pa.chunked_array([chunk.indices for chunk in encoded.chunks], pa.int32()).cast(pa.int64())
+            del encoded
+        if distinct == rows:  # as many distinct keys as rows: no row is superseded, skip the grouping
+            return None
     indexed = pa.table({"code": code, "position": _row_numbers(0, rows)})
     last = indexed.group_by("code", use_threads=False).aggregate([("position", "max")])
     if last.num_rows == rows:

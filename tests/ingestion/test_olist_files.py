@@ -433,3 +433,25 @@ def test_a_new_column_in_a_later_file_of_the_same_load(tmp_path: Path, pipeline,
         ("sao bernardo do campo", None, 1),
         ("sao paulo", None, 1),
     ]
+
+
+def test_last_row_per_key_marks_superseded_rows_across_batches() -> None:
+    """The dedup behind every merge table: the last row of each key, in batch order, is kept;
+    None (nothing to rewrite) when every key is distinct, also when only the pair is."""
+    from ingestion.olist_files import _last_row_per_key
+
+    def keys(**columns: list[list[str]]) -> dict[str, list[pa.ChunkedArray]]:
+        return {
+            name: [pa.chunked_array([batch], pa.string()) for batch in batches]
+            for name, batches in columns.items()
+        }
+
+    assert _last_row_per_key(keys(order_id=[["a", "b"], ["c"]]), 3) is None
+    # an item number repeats, the pair does not: nothing superseded
+    assert _last_row_per_key(keys(order_id=[["a", "a"], ["b"]], item=[["1", "2"], ["1"]]), 3) is None
+    # order a comes again in the second batch: its first row is superseded
+    assert _last_row_per_key(keys(order_id=[["a", "b"], ["a"]]), 3).to_pylist() == [False, True, True]
+    # the pair (a, 1) comes again; (a, 2) and (b, 1) share one value each with it but are other keys
+    assert _last_row_per_key(
+        keys(order_id=[["a", "a", "b"], ["a"]], item=[["1", "2", "1"], ["1"]]), 4
+    ).to_pylist() == [False, True, True, True]
