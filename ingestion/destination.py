@@ -38,7 +38,11 @@ def postgres_destination(db: DatabaseSettings | None = None):
         db = dataclasses.replace(db, password="unused-by-trust-auth")
     # No primary-key indexes on raw tables: COPY into an indexed table was twice as slow, and the
     # merges of later loads (a few % of the rows) do a hash join on the key just as well.
-    return dlt.destinations.postgres(credentials=db.url(), create_indexes=False)
+    # The CSV COPY of an empty table writes no WAL (ingestion/copy_jobs.py); imported here, not at
+    # the top, so that declaring the Dagster assets does not import dlt's postgres client.
+    from ingestion.copy_jobs import postgres
+
+    return postgres(credentials=db.url(), create_indexes=False)
 
 
 def pipelines_dir() -> str:

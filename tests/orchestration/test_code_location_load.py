@@ -25,6 +25,7 @@ NOT_AT_LOAD = (
     "scipy",
     "great_expectations",
     "clv.warehouse",
+    "dlt.destinations.impl.postgres.postgres",
 )
 
 
