@@ -67,6 +67,17 @@ where {% if held_filter %}{{ held_filter }}
     )
 {%- endmacro %}
 
+{#- Query for the keys to rebuild when a model keeps one row per `key` of `input`, `input` being an
+    incremental model with the same key: the keys `input` rewrote since this model's last build,
+    and the keys this model holds that `input` no longer holds. -#}
+{% macro rewritten_or_gone_keys(input, key) -%}
+select changed.{{ key }}
+from {{ input }} as changed
+where {{ built_since_last_run('changed') }}
+union
+{{ keys_gone_from(input, key) }}
+{%- endmacro %}
+
 {#- The incremental strategy `replace_keys`: the model's rows for a set of keys are replaced by what
     the build selected for them, and a key that selects no row any more (an order whose new
     version has no valid purchase date) loses its rows. The model's incremental SQL ends with

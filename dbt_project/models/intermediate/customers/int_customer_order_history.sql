@@ -11,11 +11,7 @@
 with
 {%- if is_incremental() %}
 changed_people as (
-    select changed.customer_unique_id
-    from {{ ref('int_customer_orders') }} as changed
-    where {{ built_since_last_run('changed') }}
-    union
-    {{ keys_gone_from(ref('int_customer_orders'), 'customer_unique_id') }}
+    {{ rewritten_or_gone_keys(ref('int_customer_orders'), 'customer_unique_id') }}
 ),
 {%- endif %}
 
