@@ -257,7 +257,9 @@ def test_edits_on_the_paths_an_incremental_build_could_miss_equal_a_full_rebuild
     incremental = after["contents"]
     assert incremental.keys() == full.keys()
     different = {t: (incremental[t], full[t]) for t in full if incremental[t] != full[t]}
-    assert not different, f"tables that differ from a full rebuild after the edits (rows, digest): {different}"
+    assert not different, (
+        f"tables that differ from a full rebuild after the edits (rows, digest): {different}"
+    )
     # The edits reached the marts.
     before = incremental_then_full["full"]
     for table in ("marts.sales_monthly_by_dimension", "marts.product_sales_ranking", "marts.fct_orders"):

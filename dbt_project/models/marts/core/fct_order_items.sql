@@ -4,6 +4,7 @@
     unique_key='order_id',
     indexes=[
         {'columns': ['order_id', 'order_item_id'], 'unique': True},
+        {'columns': ['order_item_key'], 'unique': True},
         {'columns': ['product_id']},
         {'columns': ['seller_id']},
         {'columns': ['purchase_date']},
