@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,6 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from psycopg2 import sql
 
 from ingestion.bcb_sgs import load_bcb, parse_point, series_setting, start_setting, windows
-from ingestion.destination import make_pipeline
 from sandbox.servers import Fault, SGSAPIServer
 from sandbox.servers.base import Request, Response, json_response
 from sandbox.servers.sgs_api import format_date
@@ -68,12 +66,6 @@ def sgs(data_dir: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("RUNTIME__REQUEST_BACKOFF_FACTOR", "0.1")
     with SGSServerWithBadPoints(data_dir) as server:
         yield server
-
-
-@pytest.fixture
-def pipeline(warehouse_db):
-    suffix = uuid.uuid4().hex[:8]
-    return make_pipeline(f"bcb_test_{suffix}", f"raw_bcb_{suffix}", warehouse_db)
 
 
 def load(sgs: SGSAPIServer, pipeline, **kwargs: Any):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +15,6 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from ingestion import byo_transactions as byo
 from ingestion.byo_transactions import ConfigError, MappingConfig, load_byo_transactions
-from ingestion.destination import make_pipeline
 from warehouse import database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,15 +34,6 @@ BRAZILIAN = {
         "quantity": "qtd",
     },
 }
-
-
-@pytest.fixture
-def pipeline(warehouse_db):
-    name = f"byo_test_{uuid.uuid4().hex[:8]}"
-    pipe = make_pipeline(name, name, warehouse_db)
-    yield pipe
-    database.query(f"drop schema if exists {name} cascade")
-    database.query(f"drop schema if exists {name}_staging cascade")
 
 
 def rows(pipeline, sql: str) -> list[tuple]:

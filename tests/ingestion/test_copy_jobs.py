@@ -4,14 +4,12 @@ with rows keeps them, also when several files of one table load at the same time
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import dlt
 import pyarrow as pa
 import pytest
 
-from ingestion.destination import make_pipeline
 from warehouse import database
 
 # the loaders' import files carry dlt's load id like every raw row (ingestion/destination.py)
@@ -22,15 +20,6 @@ HINTS = pa.schema(
         pa.field("_dlt_load_id", pa.string()),
     ]
 ).empty_table()
-
-
-@pytest.fixture
-def pipeline(warehouse_db):
-    name = f"copy_test_{uuid.uuid4().hex[:8]}"
-    pipe = make_pipeline(name, name, warehouse_db)
-    yield pipe
-    database.query(f"drop schema if exists {name} cascade")
-    database.query(f"drop schema if exists {name}_staging cascade")
 
 
 def _csv(path: Path, first: int, rows: int, width: int = 10) -> str:

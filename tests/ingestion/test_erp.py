@@ -62,15 +62,6 @@ def erp_db(warehouse_db) -> str:
     return url
 
 
-@pytest.fixture
-def pipeline(warehouse_db):
-    name = f"erp_test_{uuid.uuid4().hex[:8]}"
-    pipe = make_pipeline(name, name, warehouse_db)
-    yield pipe
-    database.query(f"drop schema if exists {name} cascade")
-    database.query(f"drop schema if exists {name}_staging cascade")
-
-
 def execute(url: str, sql: str, params: list | tuple | None = None, many: bool = False) -> None:
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         if many:

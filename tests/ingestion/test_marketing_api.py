@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -117,12 +116,6 @@ def api(data_dir: Path, monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setenv("MARKETING_API_TOKEN", TOKEN)
         monkeypatch.setenv("RUNTIME__REQUEST_BACKOFF_FACTOR", "0.1")
         yield server
-
-
-@pytest.fixture
-def pipeline(warehouse_db):
-    suffix = uuid.uuid4().hex[:8]
-    return make_pipeline(f"marketing_test_{suffix}", f"raw_marketing_{suffix}", warehouse_db)
 
 
 def load(pipeline, **kwargs: Any):

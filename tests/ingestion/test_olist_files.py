@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
 import pyarrow as pa
@@ -12,7 +11,6 @@ import pyarrow.parquet as pq
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from ingestion.destination import make_pipeline
 from ingestion.pipelines import load_olist_files
 from tests.ingestion import olist_samples
 from warehouse import database
@@ -28,15 +26,6 @@ EXPECTED_ROWS = {
     "geolocation": 4,
     "product_category_name_translation": 3,
 }
-
-
-@pytest.fixture
-def pipeline(warehouse_db):
-    name = f"olist_test_{uuid.uuid4().hex[:8]}"
-    pipe = make_pipeline(name, name, warehouse_db)
-    yield pipe
-    database.query(f"drop schema if exists {name} cascade")
-    database.query(f"drop schema if exists {name}_staging cascade")
 
 
 def rows(pipeline, sql: str) -> list[tuple]:
