@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -31,12 +32,30 @@ def _newest_input_mtime() -> float:
     return newest
 
 
+def _profile_database() -> str:
+    """The database the profile names (``dbname`` in every target of profiles/profiles.yml)."""
+    return os.environ.get("PGDATABASE", "warehouse")
+
+
+def manifest_database(path: Path = MANIFEST) -> str | None:
+    """The database the manifest's relations are in: dbt writes the profile's database into every
+    node when it parses, so a manifest written by a run against another database names that one."""
+    nodes = json.loads(path.read_bytes()).get("nodes", {})
+    return next((node["database"] for node in nodes.values() if node.get("database")), None)
+
+
 def ensure_manifest() -> Path:
-    """Parse the project when the manifest is missing or older than a model, test, macro or seed.
+    """Parse the project when the manifest is missing, older than a model, test, macro or seed, or
+    written for another database than the profile's now (a run, a test or `dbt docs generate` with
+    another PGDATABASE): its relation names would send the row counts and the UI elsewhere.
 
     ``dbt parse`` does not connect to the database; the profile's env_var() defaults let it run
     before any database exists."""
-    if MANIFEST.exists() and MANIFEST.stat().st_mtime >= _newest_input_mtime():
+    if (
+        MANIFEST.exists()
+        and MANIFEST.stat().st_mtime >= _newest_input_mtime()
+        and manifest_database() == _profile_database()
+    ):
         return MANIFEST
     result = subprocess.run(
         [

@@ -7,6 +7,7 @@ are imported when a load runs."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -74,3 +75,26 @@ def test_the_erp_assets_are_declared_as_the_erp_source_would_declare_them() -> N
     pipeline = make_pipeline_for_definitions(ingestion_assets.ERP_PIPELINE, ingestion_assets.ERP_DATASET)
     real = erp.erp("postgresql+psycopg2://localhost/erp", defer_reflection=True)
     assert _declared(ingestion_assets.erp_declared(), pipeline) == _declared(real, pipeline)
+
+
+def test_a_manifest_written_for_another_database_is_parsed_again(monkeypatch) -> None:
+    """`make test` runs the pipeline against a database named `shop`, which leaves a manifest whose
+    relations are all in `shop`; a code location loading it for the warehouse database would count
+    rows in, and show table names of, the wrong database."""
+    from orchestration.dbt_project import MANIFEST, ensure_manifest, manifest_database
+
+    ours = os.environ.get("PGDATABASE", "warehouse")
+    monkeypatch.setenv("PGDATABASE", "another_shop")
+    ensure_manifest()
+    assert manifest_database() == "another_shop"
+    relations = json.loads(MANIFEST.read_text())["nodes"]["model.olist_warehouse.fct_orders"]["relation_name"]
+    assert relations.startswith('"another_shop".')
+    monkeypatch.setenv("PGDATABASE", ours)
+    written = MANIFEST.stat().st_mtime_ns
+    assert ensure_manifest() == MANIFEST
+    assert manifest_database() == ours
+    assert MANIFEST.stat().st_mtime_ns > written
+    # up to date for this database: not parsed again
+    written = MANIFEST.stat().st_mtime_ns
+    ensure_manifest()
+    assert MANIFEST.stat().st_mtime_ns == written
