@@ -966,8 +966,6 @@ def _last_row_per_key(keys: dict[str, list[pa.ChunkedArray]], rows: int) -> pa.A
             return None
     indexed = pa.table({"code": code, "position": _row_numbers(0, rows)})
     last = indexed.group_by("code", use_threads=False).aggregate([("position", "max")])
-    if last.num_rows == rows:
-        return None
     return pc.is_in(indexed["position"], value_set=last["position_max"]).combine_chunks()
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from dagster_dbt import DbtProject
 
 from warehouse.paths import DBT_PROFILES_DIR, DBT_PROJECT_DIR
+from warehouse.settings import DEFAULT_DATABASE
 
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 _INPUTS = ("models", "tests", "snapshots", "analyses")
@@ -34,7 +35,7 @@ def _newest_input_mtime() -> float:
 
 def _profile_database() -> str:
     """The database the profile names (``dbname`` in every target of profiles/profiles.yml)."""
-    return os.environ.get("PGDATABASE", "warehouse")
+    return os.environ.get("PGDATABASE", DEFAULT_DATABASE)
 
 
 def manifest_database(path: Path = MANIFEST) -> str | None:
