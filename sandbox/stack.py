@@ -77,7 +77,7 @@ class SandboxStack:
         if not os.environ.get("MARKETING_API_URL"):
             from sandbox.servers import MarketingAPIServer
 
-            server = MarketingAPIServer(self.out, port=self.ports["marketing"]).start()
+            server = MarketingAPIServer(self.out, port=self.ports["marketing"]).preload().start()
             self.servers.append(server)
             self._setenv("MARKETING_API_URL", f"{server.url}/v1", "marketing API")
         if not os.environ.get("BCB_SGS_URL"):

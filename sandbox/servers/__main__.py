@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     marketing = MarketingAPIServer(
         data_dir, token=args.token or None, host=args.host, port=args.marketing_port
-    )
+    ).preload()
     sgs = SGSAPIServer(data_dir, host=args.host, port=args.sgs_port)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

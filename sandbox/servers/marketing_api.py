@@ -42,7 +42,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlencode
 
 from sandbox.servers.base import FileCache, MockServer, Request, Response, json_response, read_json_lines
@@ -165,6 +165,14 @@ class MarketingAPIServer(MockServer):
         keyed.sort(key=lambda item: (item[0], _id_key(item[1].get(resource.id_field))))
         self.log.debug("loaded %d records from %s", len(keyed), path)
         return _Table(records=[record for _, record in keyed], times=[time for time, _ in keyed])
+
+    def preload(self) -> Self:
+        """Parse every resource file now rather than on its first request, as an API that serves from a
+        database has its data ready: a client's first load then does not wait for the stand-in to read
+        its files (about 10 s for 1.6M leads)."""
+        for resource in RESOURCES:
+            self._tables.get(self.marketing_dir / f"{resource}.jsonl")
+        return self
 
     def records(self, resource: str) -> list[dict[str, Any]]:
         """All records of a resource in API order (for tests and debugging)."""

@@ -274,6 +274,26 @@ def test_data_files_are_reread_when_they_change(marketing: MarketingAPIServer, d
     assert get(url, headers=AUTH).json()["meta"]["total_count"] == 12
 
 
+def test_preload_parses_every_file_before_the_first_request(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sandbox.servers.marketing_api as marketing_api
+
+    parsed: list[str] = []
+
+    def counting(path: Path) -> list[dict]:
+        parsed.append(path.name)
+        return marketing_api.read_json_lines.__wrapped__(path)
+
+    counting.__wrapped__ = marketing_api.read_json_lines  # type: ignore[attr-defined]
+    monkeypatch.setattr(marketing_api, "read_json_lines", counting)
+    with MarketingAPIServer(data_dir, token=TOKEN).preload() as server:
+        assert sorted(parsed) == ["ad_spend.jsonl", "channels.jsonl", "leads.jsonl"]
+        for resource in ("channels", "ad_spend", "leads"):
+            assert get(f"{server.url}/v1/{resource}", headers=AUTH).json()["meta"]["total_count"] > 0
+        assert len(parsed) == 3  # the requests were served from what preload parsed
+
+
 def test_a_missing_file_serves_no_records(marketing: MarketingAPIServer, data_dir: Path) -> None:
     (data_dir / "marketing" / "leads.jsonl").unlink()
     body = get(f"{marketing.url}/v1/leads", headers=AUTH).json()
