@@ -193,6 +193,44 @@ def test_a_rerun_replaces_the_predictions_and_keeps_the_history(
     assert _rows(db, HOLDOUT, f"model_run_id = '{second.run_id}' and holdout_days = 120") == 16
 
 
+def test_a_rerun_swaps_in_a_new_predictions_table_unless_a_view_reads_it(
+    db: DatabaseSettings, first_run: ClvRun
+) -> None:
+    """A run that replaces every prediction writes a new table and swaps it in, with the old table's
+    constraint and index names and the analyst's grant; when a view reads the table (an analyst's own),
+    it replaces the rows in place, so the view keeps working."""
+    table = f"{SCHEMA}.{PREDICTIONS}"
+    names = (
+        f"select conname::text from pg_constraint where conrelid = '{table}'::regclass "
+        f"union select indexrelid::regclass::text from pg_index where indrelid = '{table}'::regclass "
+        "order by 1"
+    )
+    oid = f"select '{table}'::regclass::oid"
+    names_before, oid_before = database.query(names, db=db), database.query(oid, db=db)
+    assert len(names_before) >= 12  # the primary key, the ranking index, ten checks
+
+    swapped = run_clv(db)
+    oid_swapped = database.query(oid, db=db)
+    assert oid_swapped != oid_before
+    assert database.query(names, db=db) == names_before
+    assert database.query(f"select to_regclass('{table}__new')", db=db) == [(None,)]
+    assert _rows(db, PREDICTIONS, f"model_run_id = '{swapped.run_id}'") == swapped.predictions_written
+    analyst = database.query(f"select has_table_privilege('analyst', '{table}', 'select')", db=db)
+    assert analyst == [(True,)]
+
+    view = f"{SCHEMA}.clv_predictions_test_view"
+    database.query(f"create view {view} as select model_run_id from {table}", db=db)
+    try:
+        in_place = run_clv(db)
+        assert database.query(oid, db=db) == oid_swapped
+        counted = database.query(
+            f"select count(*), count(*) filter (where model_run_id = '{in_place.run_id}') from {view}", db=db
+        )
+        assert counted == [(in_place.predictions_written, in_place.predictions_written)]
+    finally:
+        database.query(f"drop view if exists {view}", db=db)
+
+
 def test_a_tiny_source_is_skipped_with_its_reason(db: DatabaseSettings, first_run: ClvRun) -> None:
     """Twenty orders of a third source: no fit, a model-run row per model saying why, no predictions;
     the other sources' predictions are untouched when only the tiny one is run."""
