@@ -216,11 +216,15 @@ def read_transactions(conn, sources: Sequence[str] | None = None) -> pd.DataFram
 def _create_table(cur, table: str, name: str | None = None, *, primary_key: bool = True) -> None:
     """``create table if not exists`` marts.<name> (default ``table``) with the columns of ``table``."""
     columns, key = TABLES[table]
-    definition = [sql.SQL(" ").join([sql.Identifier(column), *map(sql.SQL, spec)]) for column, *spec in columns]
+    definition = [
+        sql.SQL(" ").join([sql.Identifier(column), *map(sql.SQL, spec)]) for column, *spec in columns
+    ]
     if primary_key:
         definition.append(sql.SQL("primary key ({})").format(sql.SQL(", ").join(map(sql.Identifier, key))))
     cur.execute(
-        sql.SQL("create table if not exists {} ({})").format(_table(name or table), sql.SQL(", ").join(definition))
+        sql.SQL("create table if not exists {} ({})").format(
+            _table(name or table), sql.SQL(", ").join(definition)
+        )
     )
 
 
@@ -296,12 +300,15 @@ def _replace_predictions(cur, frame: pd.DataFrame) -> int:
     for (name,) in cur.fetchall():
         cur.execute(
             sql.SQL("alter table {} rename constraint {} to {}").format(
-                _table(PREDICTIONS), sql.Identifier(name), sql.Identifier(name.replace(staged, PREDICTIONS, 1))
+                _table(PREDICTIONS),
+                sql.Identifier(name),
+                sql.Identifier(name.replace(staged, PREDICTIONS, 1)),
             )
         )
     cur.execute(
         sql.SQL("alter index {} rename to {}").format(
-            sql.Identifier(SCHEMA, f"{staged}_by_predicted_clv"), sql.Identifier(f"{PREDICTIONS}_by_predicted_clv")
+            sql.Identifier(SCHEMA, f"{staged}_by_predicted_clv"),
+            sql.Identifier(f"{PREDICTIONS}_by_predicted_clv"),
         )
     )
     return written
