@@ -282,16 +282,21 @@ def test_analyst_reads_every_mart_and_nothing_else(built: BuiltWarehouse) -> Non
         conn.close()
 
 
-def _unique_tests_failures(built: BuiltWarehouse) -> dict[str, int]:
+FACT_UNIQUENESS_TESTS = (
+    "unique_fct_orders_order_id",
+    "unique_combination_of_columns_fct_order_items_order_id__order_item_id",
+    "unique_fct_order_items_order_item_key",
+)
+
+
+def _unique_tests_failures(
+    built: BuiltWarehouse, tests: tuple[str, ...] = FACT_UNIQUENESS_TESTS
+) -> dict[str, int]:
     target = built.sandbox.parent / "target_unique"
-    result = _dbt(
-        built.db, target, "test", "--select",
-        "unique_fct_orders_order_id unique_combination_of_columns_fct_order_items_order_id__order_item_id "
-        "unique_fct_order_items_order_item_key",
-    )  # fmt: skip
+    result = _dbt(built.db, target, "test", "--select", " ".join(tests))
     results = json.loads((target / "run_results.json").read_text())["results"]
     results = [r for r in results if r["unique_id"].startswith("test.")]
-    assert len(results) == 3, result.stdout[-4000:]
+    assert len(results) == len(tests), result.stdout[-4000:]
     return {r["unique_id"].split(".")[2]: r["failures"] for r in results}
 
 
@@ -379,3 +384,29 @@ def test_a_late_status_change_of_an_old_order_reaches_the_incremental_fct_orders
     cutoff = before["purchase_date"].max() - pd.Timedelta(days=30)
     assert (changed["purchase_date"] < cutoff).any(), "no order older than 30 days changed status"
     assert len(after) > len(before)
+
+
+def test_a_unique_index_on_nullable_columns_leaves_the_rows_with_a_null_to_check(
+    built: BuiltWarehouse,
+) -> None:
+    """A unique index whose columns may be null keeps the rows without a null unique, so
+    `unique_combination_of_columns` groups only the rows with a null; two equal ones still fail it."""
+    test = "unique_combination_of_columns_stg_olist__order_reviews_review_id__order_id"
+    nullable = _query(
+        built.db,
+        "select count(*) as n from pg_attribute where attrelid = 'staging.stg_olist__order_reviews'::regclass "
+        "and attname in ('review_id', 'order_id') and not attnotnull",
+    )
+    assert nullable.loc[0, "n"] == 2
+    assert _unique_tests_failures(built, (test,)) == {test: 0}
+    with psycopg2.connect(**built.db.dsn()) as conn, conn.cursor() as cur:
+        # The index lets both rows in: nulls are distinct in it.
+        cur.execute(
+            "insert into staging.stg_olist__order_reviews (review_id, order_id) "
+            "values ('duplicate-review', null), ('duplicate-review', null)"
+        )
+    try:
+        assert _unique_tests_failures(built, (test,)) == {test: 1}
+    finally:
+        with psycopg2.connect(**built.db.dsn()) as conn, conn.cursor() as cur:
+            cur.execute("delete from staging.stg_olist__order_reviews where review_id = 'duplicate-review'")

@@ -1,109 +1,50 @@
 {#- Monthly sales broken down by one dimension at a time (long format: filter on `dimension`):
     state, region, category, channel and payment_type. For every dimension the revenue of a month
     adds up to the month's gross revenue in sales_monthly: items split revenue by category, and an
-    order paid with several payment types splits its revenue in proportion to the amounts paid. -#}
+    order paid with several payment types splits its revenue in proportion to the amounts paid.
+    The split of each sale is int_order_sales_by_dimension (incremental by order); this table sums
+    it by month and adds the growth. -#}
 
-with orders as (
-    select * from {{ ref('fct_orders') }}
-    where is_sale
-),
-
-items as (
-    select * from {{ ref('fct_order_items') }}
-    where is_sale
-),
-
-products as (
-    select * from {{ ref('dim_products') }}
+with contributions as (
+    -- One row per sale and value of each dimension but region, with the revenue it gets.
+    select * from {{ ref('int_order_sales_by_dimension') }}
 ),
 
 states as (
     select * from {{ ref('brazil_states') }}
 ),
 
-payments as (
-    select * from {{ ref('stg_olist__order_payments') }}
-),
-
-payment_types as (
-    -- What each payment type paid of an order; the order's total is fct_orders.payment_value.
+by_value as (
     select
-        order_id,
-        payment_type,
-        sum(payment_value) as type_value
-    from payments
-    group by order_id, payment_type
-),
-
-orders_monthly as (
-    -- An order has one state, region and channel: count and sum it directly.
-    select
-        date_trunc('month', orders.purchase_date)::date as month_start,
-        coalesce(orders.customer_state, 'unknown') as state,
-        coalesce(states.region_name, 'unknown') as region,
-        orders.channel_id as channel,
+        dimension,
+        dimension_value,
+        month_start,
         count(*) as orders,
-        sum(orders.gross_revenue) as gross_revenue
-    from orders
-    left join states
-        on orders.customer_state = states.state_code
-    group by 1, 2, 3, 4
-),
-
-category_orders as (
-    -- An order can hold several categories: one row per order and category first.
-    select
-        date_trunc('month', items.purchase_date)::date as month_start,
-        coalesce(products.product_category, 'unknown') as category,
-        items.order_id,
-        sum(items.gross_revenue) as gross_revenue
-    from items
-    left join products
-        on items.product_id = products.product_id
+        sum(gross_revenue) as gross_revenue
+    from contributions
     group by 1, 2, 3
-),
-
-payment_type_orders as (
-    -- One row per order and payment type, with the revenue share the type paid.
-    select
-        date_trunc('month', orders.purchase_date)::date as month_start,
-        coalesce(payment_types.payment_type, 'not_defined') as payment_type,
-        orders.gross_revenue * coalesce(payment_types.type_value / nullif(orders.payment_value, 0), 1) as gross_revenue
-    from orders
-    left join payment_types
-        on orders.order_id = payment_types.order_id
-        -- An order without a share (nothing paid) counts once, as not_defined.
-        and payment_types.type_value / nullif(orders.payment_value, 0) is not null
 ),
 
 monthly as (
-    {%- for dimension in ['state', 'region', 'channel'] %}
     select
-        '{{ dimension }}' as dimension,
-        {{ dimension }} as dimension_value,
+        dimension,
+        dimension_value,
         month_start,
-        sum(orders)::bigint as orders,
-        round(sum(gross_revenue), 2) as gross_revenue
-    from orders_monthly
-    group by 1, 2, 3
+        orders,
+        round(gross_revenue, 2) as gross_revenue
+    from by_value
     union all
-    {%- endfor %}
+    -- A region is the sum of its states.
     select
-        'category',
-        category,
-        month_start,
-        count(*),
-        round(sum(gross_revenue), 2)
-    from category_orders
-    group by 1, 2, 3
-    union all
-    select
-        'payment_type',
-        payment_type,
-        month_start,
-        count(*),
-        round(sum(gross_revenue), 2)
-    from payment_type_orders
+        'region',
+        coalesce(states.region_name, 'unknown'),
+        by_value.month_start,
+        sum(by_value.orders)::bigint,
+        round(sum(by_value.gross_revenue), 2)
+    from by_value
+    left join states
+        on by_value.dimension_value = states.state_code
+    where by_value.dimension = 'state'
     group by 1, 2, 3
 ),
 
