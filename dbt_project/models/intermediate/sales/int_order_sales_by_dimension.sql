@@ -12,25 +12,20 @@
     with) with the revenue that value gets. The mart only sums these rows by month.
 
     Incremental by order (macros/incremental.sql; DECISIONLOG.md "Incremental builds"): a run
-    rewrites the orders that fct_orders, fct_order_items or stg_olist__order_payments rewrote
-    since its last build, the orders holding a product whose category changed
-    (int_product_categories), and drops the orders fct_orders no longer holds. A week's changes
-    reach orders of every month, so summing by month incrementally would redo every month; by
-    order it redoes a few thousand rows. -#}
+    rewrites the orders int_orders_enriched rewrote since its last build, the orders holding a
+    product whose category changed (int_product_categories), and drops the orders fct_orders no
+    longer holds. A week's changes reach orders of every month, so summing by month
+    incrementally would redo every month; by order it redoes a few thousand rows. -#}
+-- depends_on: {{ ref('int_orders_enriched') }}
 
 with
 {%- if is_incremental() %}
 changed_orders as (
+    -- Every change to an order's row in fct_orders or to its items in fct_order_items starts as a
+    -- rewrite of the order in int_orders_enriched, which rewrites an order when its items,
+    -- payments, refunds, review or person change (orders without items included).
     select changed.order_id
-    from {{ ref('fct_orders') }} as changed
-    where {{ built_since_last_run('changed') }}
-    union
-    select changed.order_id
-    from {{ ref('fct_order_items') }} as changed
-    where {{ built_since_last_run('changed') }}
-    union
-    select changed.order_id
-    from {{ ref('stg_olist__order_payments') }} as changed
+    from {{ ref('int_orders_enriched') }} as changed
     where {{ built_since_last_run('changed') }}
     union
     select items.order_id
