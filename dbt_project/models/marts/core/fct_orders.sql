@@ -32,8 +32,10 @@ with orders as (
 {%- if is_incremental() %}
 
 changed_orders as (
+    -- The table itself, not the CTE above: PostgreSQL materializes a CTE read more than once,
+    -- which would copy all of int_orders_enriched before the _built_at index could narrow it.
     select orders.order_id
-    from orders
+    from {{ ref('int_orders_enriched') }} as orders
     where {{ built_since_last_run('orders') }}
         and not exists (
             select 1
@@ -44,7 +46,7 @@ changed_orders as (
                 ({% for column in compared_columns %}orders.{{ column }}{{ ', ' if not loop.last }}{% endfor %})
         )
     union
-    {{ keys_gone_from('orders', 'order_id') }}
+    {{ keys_gone_from(ref('int_orders_enriched'), 'order_id') }}
 ),
 {%- endif %}
 
