@@ -78,6 +78,23 @@ def test_dbt_tests_are_asset_checks(graph) -> None:
     assert (AssetKey(["marts", "fct_orders"]), "unique_fct_orders_order_id") in checks
 
 
+def test_every_singular_dbt_test_is_an_asset_check_of_a_model_it_reads(graph) -> None:
+    """A singular test reads several models; dagster-dbt makes it a check only when its config names
+    one (meta.dagster.ref), and otherwise logs its result as an observation the UI shows nowhere."""
+    manifest = json.loads(ensure_manifest().read_text())
+    singular = [
+        node
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "test" and not node.get("test_metadata")
+    ]
+    assert len(singular) == 8
+    checks = {key.name: key.asset_key for key in graph.asset_check_keys}
+    for test in singular:
+        assert test["name"] in checks, f"{test['name']} is not an asset check"
+        reads = {manifest["nodes"][uid]["name"] for uid in test["depends_on"]["nodes"]}
+        assert checks[test["name"]].path[-1] in reads, (test["name"], checks[test["name"]])
+
+
 def test_the_dbt_project_is_two_multi_assets_around_the_clv_asset(graph) -> None:
     """orchestration/assets/dbt.py: the models the CLV asset reads, then those reading its predictions."""
     names = {graph.assets_def_for_key(key).node_def.name for key in graph.get_all_asset_keys()}

@@ -1,5 +1,8 @@
 -- Attribution splits sales between channels without losing or duplicating any: the attributed
 -- revenue of all channels (unattributed included) equals the gross revenue of all sales.
+-- Dagster shows this test as an asset check of marketing_channel_monthly (dagster-dbt needs the model named: it reads several).
+{{ config(meta={'dagster': {'ref': {'name': 'marketing_channel_monthly'}}}) }}
+
 with channels as (
     select sum(attributed_revenue) as revenue
     from {{ ref('marketing_channel_monthly') }}

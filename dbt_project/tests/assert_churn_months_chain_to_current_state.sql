@@ -1,5 +1,8 @@
 -- Monthly churn is a chain: each month starts with the previous month's end, and the last month
 -- ends with the people not churned on the as-of date (customer_churn).
+-- Dagster shows this test as an asset check of customer_churn (dagster-dbt needs the model named: it reads several).
+{{ config(meta={'dagster': {'ref': {'name': 'customer_churn'}}}) }}
+
 with monthly as (
     select
         *,

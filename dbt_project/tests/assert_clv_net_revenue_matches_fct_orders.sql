@@ -1,5 +1,8 @@
 -- Historical CLV of the Olist people adds up to the net revenue of fct_orders' sales up to the
 -- as-of date: no order is lost or counted twice between the fact table and the customer marts.
+-- Dagster shows this test as an asset check of customer_lifetime_value (dagster-dbt needs the model named: it reads several).
+{{ config(meta={'dagster': {'ref': {'name': 'customer_lifetime_value'}}}) }}
+
 with clv as (
     select
         max(as_of_date) as as_of_date,

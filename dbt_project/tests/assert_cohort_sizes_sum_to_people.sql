@@ -1,5 +1,8 @@
 -- Every person belongs to exactly one cohort: the sizes of the cohorts add up to the people in
 -- the customer marts, per transaction source.
+-- Dagster shows this test as an asset check of customer_cohorts (dagster-dbt needs the model named: it reads several).
+{{ config(meta={'dagster': {'ref': {'name': 'customer_cohorts'}}}) }}
+
 with cohorts as (
     select
         transaction_source,

@@ -1,5 +1,8 @@
 -- Revenue in fct_orders equals the item prices plus freight in staging, order by order.
 -- Fails with every order whose revenue differs (orders without items must show 0).
+-- Dagster shows this test as an asset check of fct_orders (dagster-dbt needs the model named: it reads several).
+{{ config(meta={'dagster': {'ref': {'name': 'fct_orders'}}}) }}
+
 with items as (
     select
         order_id,

@@ -1,5 +1,8 @@
 -- Every refund of an order in fct_orders is counted once: the refunds in fct_orders add up to
 -- the ERP refunds of the same orders.
+-- Dagster shows this test as an asset check of fct_orders (dagster-dbt needs the model named: it reads several).
+{{ config(meta={'dagster': {'ref': {'name': 'fct_orders'}}}) }}
+
 with erp as (
     select coalesce(sum(refunds.refund_amount), 0) as total
     from {{ ref('stg_erp__refunds') }} as refunds

@@ -1,5 +1,8 @@
 -- The people in the RFM mart are exactly the people with a sale up to the as-of date: for Olist
 -- the customer_unique_ids of fct_orders' sales, for BYO the hashed customers of the staging lines.
+-- Dagster shows this test as an asset check of customer_rfm (dagster-dbt needs the model named: it reads several).
+{{ config(meta={'dagster': {'ref': {'name': 'customer_rfm'}}}) }}
+
 with rfm as (
     select
         transaction_source,

@@ -1,5 +1,8 @@
 -- For every breakdown (state, region, category, channel, payment type) a month's revenue adds up
 -- to the month's gross revenue in sales_monthly (to within rounding of the payment-type split).
+-- Dagster shows this test as an asset check of sales_monthly_by_dimension (dagster-dbt needs the model named: it reads several).
+{{ config(meta={'dagster': {'ref': {'name': 'sales_monthly_by_dimension'}}}) }}
+
 with breakdowns as (
     select
         dimension,

@@ -21,6 +21,7 @@ import psycopg2
 import pytest
 
 from warehouse import database
+from warehouse.paths import DBT_PROJECT_DIR
 from warehouse.settings import CONNECTION_VARIABLES, EMBEDDED_MARKER
 
 ORDERS = 1500
@@ -86,6 +87,9 @@ def test_the_run_succeeds_with_the_dbt_steps_around_the_clv_asset(full_run) -> N
     ], order
     checks = result.get_asset_check_evaluations()
     assert checks and all(check.passed for check in checks), [c.check_name for c in checks if not c.passed]
+    # The singular tests (the reconciliations) are checks too, not observations the UI shows nowhere.
+    singular = {path.stem for path in (DBT_PROJECT_DIR / "tests").glob("assert_*.sql")}
+    assert len(singular) == 8 and singular <= {check.check_name for check in checks}
 
 
 def test_every_dbt_test_runs_once_passes_and_after_the_models_it_reads(full_run) -> None:
