@@ -102,7 +102,8 @@ where _built_at is not null
 
 {#- The last select of a `replace_keys` model: on a full build the rows of `rows`; on an incremental
     one, every key of `changed` with its rows in `rows`, or one row with only the key when it has
-    none any more. The columns are the table's: a new column needs a --full-refresh. -#}
+    none any more. The columns are the table's (one lacking a new column is first rebuilt whole:
+    macros/full_refresh.sql). -#}
 {% macro select_replacing_keys(rows, changed, key) -%}
 {%- if is_incremental() -%}
 {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}

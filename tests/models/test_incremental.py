@@ -223,12 +223,34 @@ def incremental_then_full(warehouse_db: DatabaseSettings, tmp_path_factory: pyte
     }  # fmt: skip
     refreshed = _dbt(db, target, "run", "--full-refresh")
     assert refreshed.returncode == 0, f"dbt run --full-refresh failed:\n{refreshed.stdout[-8000:]}"
+    full_after_edits = _contents(db)
+
+    # Tables an older version wrote: one without the build stamp, one without a documented column.
+    with psycopg2.connect(**db.dsn()) as conn, conn.cursor() as cur:
+        cur.execute("alter table intermediate.int_orders_enriched drop column _built_at")
+        cur.execute("alter table marts.fct_orders drop column customer_state")
+    upgraded = _dbt(db, target, "build")
+    assert upgraded.returncode == 0, f"dbt build over the older tables failed:\n{upgraded.stdout[-8000:]}"
     return {
         "incremental": after_incremental,
         "full": full_contents,
         "edits": edits,
         "after_edits": after_edits,
-        "full_after_edits": _contents(db),
+        "full_after_edits": full_after_edits,
+        "builds_rebuilding_whole": {
+            name: [
+                line.split(" lacks ")[0].split()[-1]
+                for line in run.stdout.splitlines()
+                if "rebuilding it whole" in line
+            ]
+            for name, run in (
+                ("first", first),
+                ("incremental", incremental),
+                ("edited", edited),
+                ("upgraded", upgraded),
+            )
+        },
+        "after_upgrade": _contents(db),
         "written": written,
         "raw_orders_before": raw_orders_before,
         "second_batch_orders": second_batch_orders,
@@ -264,6 +286,23 @@ def test_edits_on_the_paths_an_incremental_build_could_miss_equal_a_full_rebuild
     before = incremental_then_full["full"]
     for table in ("marts.sales_monthly_by_dimension", "marts.product_sales_ranking", "marts.fct_orders"):
         assert full[table] != before[table], table
+
+
+def test_a_table_lacking_a_column_of_its_model_is_rebuilt_whole(incremental_then_full: dict) -> None:
+    """macros/full_refresh.sql: a table from an older version is rebuilt, not failed on or left with nulls,
+    and no table is rebuilt whole for nothing."""
+    rebuilt = incremental_then_full["builds_rebuilding_whole"]
+    assert rebuilt["first"] == rebuilt["incremental"] == rebuilt["edited"] == []
+    assert sorted(rebuilt["upgraded"]) == [
+        '"incremental_test"."intermediate"."int_orders_enriched"',
+        '"incremental_test"."marts"."fct_orders"',
+    ]
+    after, full = incremental_then_full["after_upgrade"], incremental_then_full["full_after_edits"]
+    assert after.keys() == full.keys()
+    different = {t: (after[t], full[t]) for t in full if after[t] != full[t]}
+    assert not different, (
+        f"tables that differ from a full rebuild after the upgrade (rows, digest): {different}"
+    )
 
 
 def test_staging_reads_only_the_new_loads(incremental_then_full: dict) -> None:
