@@ -25,6 +25,11 @@ class MLEResult:
     std_errors: np.ndarray
 
 
+# The largest Newton step (in log-parameters) at which a stop the optimiser calls abnormal is the optimum:
+# the parameters are then known to about 6 significant digits. Stops scipy calls converged show up to ~7e-7.
+NEWTON_STEP_TOLERANCE = 1e-6
+
+
 def dot(a: np.ndarray, b: np.ndarray) -> float:
     """sum(a * b) of two vectors without BLAS.
 
@@ -100,6 +105,15 @@ def maximise(
         options={"maxiter": max_iterations, "ftol": 1e-15, "gtol": 1e-9},
     )
     natural = np.exp(result.x)
+    converged, message = bool(result.success), str(result.message)
+    if not converged:
+        step = _newton_step(lambda log_params: objective(log_params)[1], result.x)
+        if step <= NEWTON_STEP_TOLERANCE:
+            converged = True
+            message = (
+                f"converged: the line search stopped at machine precision ({message.strip(': ')}), and a "
+                f"Newton step from here moves no log-parameter by more than {step:.1e}"
+            )
 
     def total_gradient(theta: np.ndarray) -> np.ndarray:
         # Gradient of the total negative log-likelihood w.r.t. the natural parameters.
@@ -109,11 +123,32 @@ def maximise(
     return MLEResult(
         params=natural,
         log_likelihood=-float(result.fun) * total_weight,
-        converged=bool(result.success),
+        converged=converged,
         n_iterations=int(result.nit),
-        message=str(result.message),
+        message=message,
         std_errors=_std_errors(total_gradient, natural),
     )
+
+
+def _newton_step(gradient: Callable[[np.ndarray], np.ndarray], at: np.ndarray) -> float:
+    """The largest move of a parameter in a Newton step from ``at`` (inf unless the Hessian is PD there).
+
+    L-BFGS-B ends "ABNORMAL" when its line search finds no decrease, which happens at the optimum once
+    the likelihood is flat to machine precision (1 fit in 60 of simulated BG/NBD data, and the 100k-order
+    sandbox), but also on a ridge where the fit runs away (a, b -> infinity). A positive definite Hessian
+    and a negligible Newton step tell the optimum; a ridge has neither."""
+    k = at.size
+    hessian = np.empty((k, k))
+    for i in range(k):
+        h = np.zeros(k)
+        h[i] = 1e-5
+        hessian[:, i] = (gradient(at + h) - gradient(at - h)) / 2e-5
+    hessian = 0.5 * (hessian + hessian.T)
+    try:
+        np.linalg.cholesky(hessian)
+    except np.linalg.LinAlgError:
+        return float("inf")
+    return float(np.abs(np.linalg.solve(hessian, gradient(at))).max())
 
 
 def _std_errors(gradient: Callable[[np.ndarray], np.ndarray], natural: np.ndarray) -> np.ndarray:

@@ -314,3 +314,23 @@ def test_fit_recovers_simulated_parameters() -> None:
         estimate = getattr(fit.params, name)
         # Within 3 standard errors, plus 5% for the rounding of purchase times to days.
         assert abs(estimate - true_value) < 3 * fit.std_errors[name] + 0.05 * true_value, name
+
+
+def _simulated_fit(params: BGNBDParams, people: int, seed: int) -> bgnbd.BGNBDFit:
+    summary = rfm_summary(simulate_transactions(people, params, SPEND, seed=seed), as_of=simulation_as_of())
+    return fit_bgnbd(summary["frequency"], summary["recency"], summary["T"])
+
+
+def test_a_line_search_stopped_at_the_optimum_is_converged() -> None:
+    """L-BFGS-B ends ABNORMAL on this sample (as on the 100k-order sandbox) with the fit at the optimum:
+    the make run log said "did not converge" of a good fit. Close to CDNOW's parameters, as it should be."""
+    fit = _simulated_fit(BGNBDParams(r=0.25, alpha=4.0, a=0.8, b=2.5), 1000, seed=13)
+    assert fit.converged and "Newton step" in fit.message, fit.message
+    assert fit.params.r == pytest.approx(0.25, rel=0.15) and fit.params.a == pytest.approx(0.8, rel=0.15)
+
+
+def test_a_fit_running_away_along_a_ridge_is_not_converged() -> None:
+    """Few repeat buyers: a and b grow without bound at a fixed ratio. The line search stops there too."""
+    fit = _simulated_fit(BGNBDParams(r=0.14, alpha=52.0, a=1.47, b=2.53), 1000, seed=26)
+    assert not fit.converged, fit.message
+    assert fit.params.a > 1e5 and fit.params.b > 1e5
