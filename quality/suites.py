@@ -481,7 +481,8 @@ def _series_values() -> list[Expectation]:
     return [
         row_count(MAX_ROWS_REFERENCE * 10),
         *not_null("series_code", "data", "valor"),
-        unique("series_code", "data"),
+        unique("series_code", "data"),  # the merge key
+        unique("series_code", "reference_date"),  # the key staging reads (and dbt's source test)
         temporal("data", BCB_DATE, style="dd/mm/yyyy"),
         temporal("reference_date"),
         *number("valor", -1_000, 1_000_000),

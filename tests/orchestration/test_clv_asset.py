@@ -207,7 +207,7 @@ def test_the_first_step_selects_tests_cautiously_unless_dagster_names_them(recor
     calls = {op: (args, selection, indirect) for op, args, selection, indirect in recorded}
     before = (
         ["build", "--indirect-selection", "cautious"],
-        ["--select", "fqn:*", "--exclude", "source:clv+"],
+        ["--select", "fqn:*", "--exclude", "source:clv+ source:*"],
         None,
     )
     assert calls[BEFORE] == before
@@ -241,3 +241,33 @@ def test_the_asset_names_the_tables_clv_warehouse_writes() -> None:
         warehouse.HOLDOUT,
     )
     assert "clv.warehouse" in sys.modules  # imported here, by this test, not by the asset module
+
+
+def test_the_gates_hold_every_key_and_not_null_test_of_the_sources(manifest) -> None:
+    """The dbt steps leave the source tests to `dbt build` (orchestration/assets/dbt.py, SOURCE_TESTS): in
+    Dagster the Great Expectations gate of each raw table must make the same checks."""
+    from quality.suites import SUITES, key_column
+
+    checked = 0
+    for node in manifest["nodes"].values():
+        meta = node.get("test_metadata") or {}
+        source_ids = node.get("depends_on", {}).get("nodes", [])
+        if node["resource_type"] != "test" or not source_ids or not source_ids[0].startswith("source."):
+            continue
+        source = manifest["sources"][source_ids[0]]
+        if source["name"].endswith("__rejected"):
+            continue  # the quarantine: its rows are counted on the load's materialization (rows_rejected)
+        kwargs = meta.get("kwargs", {})
+        if meta.get("name") == "unique":
+            wanted = ("ExpectColumnValuesToBeUnique", kwargs["column_name"])
+        elif meta.get("name") == "unique_combination_of_columns":
+            wanted = ("ExpectColumnValuesToBeUnique", key_column(kwargs["combination_of_columns"]))
+        elif meta.get("name") == "not_null":
+            wanted = ("ExpectColumnValuesToNotBeNull", kwargs["column_name"])
+        else:
+            raise AssertionError(f"{node['name']}: a source test the gates are not checked against")
+        suite = SUITES[f"{source['schema']}.{source['name']}"]
+        held = {(type(e).__name__, e.column) for e in suite.expectations() if hasattr(e, "column")}
+        assert wanted in held, f"{node['name']}: the gate of {suite.name} lacks {wanted}"
+        checked += 1
+    assert checked >= 20
