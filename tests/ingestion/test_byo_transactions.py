@@ -99,6 +99,22 @@ def test_the_example_file_loads_with_exact_sums_and_a_second_load_changes_nothin
     assert rows(pipeline, "select *, _dlt_load_id from {ds}.transactions order by _source_row") == snapshot
 
 
+def test_a_loaded_package_keeps_no_copy_of_its_rows(pipeline) -> None:
+    """ingestion/destination.py: dlt deletes the job files of a package once it is loaded (a 1M-order load
+    left 2 GB of them under .local/dlt per run); the load info still lists the jobs."""
+    info, summary = load_byo_transactions(EXAMPLE_CONFIG, pipeline=pipeline)
+    assert summary.tables["transactions"]["rows"] == 12
+    assert any(
+        job.job_file_info.table_name == "transactions" for job in info.load_packages[0].jobs["completed_jobs"]
+    )
+    packages = pipeline.list_completed_load_packages()
+    assert packages
+    for load_id in packages:
+        package = Path(pipeline.working_dir) / "load" / "loaded" / load_id
+        assert package.is_dir()
+        assert not [path for path in package.rglob("*") if path.is_file() and "completed_jobs" in path.parts]
+
+
 def test_unusable_rows_are_rejected_with_reasons(tmp_path: Path, pipeline) -> None:
     path = write_csv(
         tmp_path / "vendas.csv",
