@@ -3,7 +3,9 @@
 -- Dagster shows this test as an asset check of fct_orders (dagster-dbt needs the model named: it reads several).
 {{ config(meta={'dagster': {'ref': {'name': 'fct_orders'}}}) }}
 
-with items as (
+-- `materialized`: inlined, PostgreSQL ran the join in parallel and each of its three processes
+-- summed all the items again (3x the CPU at 1M orders; 2.5 s of CPU this way).
+with items as materialized (
     select
         order_id,
         sum(price) as items_revenue,
