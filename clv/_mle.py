@@ -137,33 +137,33 @@ def _newton_step(gradient: Callable[[np.ndarray], np.ndarray], at: np.ndarray) -
     the likelihood is flat to machine precision (7 of 360 fits of simulated BG/NBD data, and the 100k-order
     sandbox), but also on a ridge where the fit runs away (a, b -> infinity). A positive definite Hessian
     and a negligible Newton step tell the optimum; a ridge has neither."""
-    k = at.size
-    hessian = np.empty((k, k))
-    for i in range(k):
-        h = np.zeros(k)
-        h[i] = 1e-5
-        hessian[:, i] = (gradient(at + h) - gradient(at - h)) / 2e-5
-    hessian = 0.5 * (hessian + hessian.T)
-    try:
-        np.linalg.cholesky(hessian)
-    except np.linalg.LinAlgError:
+    hessian = _positive_definite_hessian(gradient, at, np.full(at.size, 1e-5))
+    if hessian is None:
         return float("inf")
     return float(np.abs(np.linalg.solve(hessian, gradient(at))).max())
 
 
 def _std_errors(gradient: Callable[[np.ndarray], np.ndarray], natural: np.ndarray) -> np.ndarray:
     """Square roots of the diagonal of the inverse central-difference Hessian (NaN unless it is PD)."""
-    k = natural.size
+    hessian = _positive_definite_hessian(gradient, natural, 1e-5 * natural)
+    if hessian is None:
+        return np.full(natural.size, np.nan)
+    return np.sqrt(np.diag(np.linalg.inv(hessian)))
+
+
+def _positive_definite_hessian(
+    gradient: Callable[[np.ndarray], np.ndarray], at: np.ndarray, steps: np.ndarray
+) -> np.ndarray | None:
+    """The symmetrised central-difference Hessian at ``at`` (``steps`` per parameter), None unless PD."""
+    k = at.size
     hessian = np.empty((k, k))
     for i in range(k):
-        h = 1e-5 * natural[i]
-        up, down = natural.copy(), natural.copy()
-        up[i] += h
-        down[i] -= h
-        hessian[:, i] = (gradient(up) - gradient(down)) / (2 * h)
+        h = np.zeros(k)
+        h[i] = steps[i]
+        hessian[:, i] = (gradient(at + h) - gradient(at - h)) / (2 * steps[i])
     hessian = 0.5 * (hessian + hessian.T)
     try:
         np.linalg.cholesky(hessian)
-        return np.sqrt(np.diag(np.linalg.inv(hessian)))
     except np.linalg.LinAlgError:
-        return np.full(k, np.nan)
+        return None
+    return hessian
