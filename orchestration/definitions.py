@@ -30,7 +30,6 @@ def _long_lived_objects() -> Iterator[None]:
 
 with _long_lived_objects():
     from dagster import Definitions, map_asset_specs
-    from dagster_dbt import DbtCliResource
     from dagster_dlt import DagsterDltResource
 
     from orchestration.assets.clv import clv_assets
@@ -45,7 +44,7 @@ with _long_lived_objects():
         with_mart_freshness,
     )
     from orchestration.checks import quality_gates
-    from orchestration.dbt_project import dbt_executable, dbt_project
+    from orchestration.dbt_project import WarehouseDbtCliResource, dbt_executable, dbt_project
 
     defs = Definitions(
         # the marts' freshness policy (orchestration/automation.py) on the marts' specs
@@ -56,6 +55,6 @@ with _long_lived_objects():
         sensors=[landing_files_sensor, alert_on_run_failure],
         resources={
             "dlt": DagsterDltResource(),
-            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+            "dbt": WarehouseDbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
         },
     )

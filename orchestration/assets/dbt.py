@@ -88,13 +88,14 @@ def _row_count(invocation: DbtCliInvocation, raw_event: dict[str, Any]) -> int |
 
 
 def _count(invocation: DbtCliInvocation, props: dict[str, Any]) -> int | None:
-    adapter = invocation.adapter
-    if adapter is None or not props.get("relation_name"):
+    """``count(*)`` of the node's table, on the database the step's dbt wrote to (its PG* settings,
+    exported by ``database.ensure()``; dagster-dbt's adapter is not loaded: WarehouseDbtCliResource)."""
+    if not props.get("relation_name"):
         return None
     try:
-        with adapter.connection_named(f"row_count_{props['unique_id']}"):
-            _, table = adapter.execute(f"select count(*) from {props['relation_name']}", fetch=True)
-        return int(table[0][0])
+        # relation_name is dbt's quoted "database"."schema"."table"
+        ((rows,),) = database.query(f"select count(*) from {props['relation_name']}")
+        return int(rows)
     except Exception:  # a row count is a courtesy: the build stands without it
         log.warning("could not count the rows of %s", props["unique_id"], exc_info=True)
         return None
