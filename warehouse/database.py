@@ -151,8 +151,11 @@ def _wait_until_ready(pgdata: Path, timeout: float) -> None:
 
 
 def _log_tail(pgdata: Path, lines: int = LOG_LINES_ON_FAILURE) -> str:
+    """The last ``lines`` lines of the server log (read from its last 64 KiB: the log is never rotated)."""
     try:
-        return "\n".join((pgdata / "log").read_text(errors="replace").splitlines()[-lines:])
+        with (pgdata / "log").open("rb") as file:
+            file.seek(max(0, file.seek(0, os.SEEK_END) - 65536))
+            return "\n".join(file.read().decode(errors="replace").splitlines()[-lines:])
     except OSError as exc:
         return f"(no log: {exc})"
 
