@@ -95,7 +95,7 @@ def _get_server(pgdata: Path):
     try:
         # cleanup_mode=None: the server outlives this process and is reused by every later command.
         server = pgserver.get_server(pgdata, cleanup_mode=None)
-        if not _ready(pgdata):  # this process's handle on a server stopped since (stop_embedded)
+        if not _ready(_postmaster(pgdata)):  # this process's handle on a server stopped since
             server.start()
         return server
     except subprocess.TimeoutExpired:
@@ -124,8 +124,8 @@ def _postmaster(pgdata: Path):
     return PostmasterInfo.read_from_pgdata(pgdata)
 
 
-def _ready(pgdata: Path) -> bool:
-    info = _postmaster(pgdata)
+def _ready(info) -> bool:
+    """Whether postmaster.pid (``info``, None when there is none) says the server accepts connections."""
     return info is not None and info.is_running() and info.status == "ready"
 
 
@@ -134,7 +134,7 @@ def _wait_until_ready(pgdata: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         info = _postmaster(pgdata)
-        if info is not None and info.is_running() and info.status == "ready":
+        if _ready(info):
             log.info("the embedded PostgreSQL at %s is ready", pgdata)
             return
         if info is None or not info.is_running():
