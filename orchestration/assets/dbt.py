@@ -9,7 +9,9 @@ models it reads are built (dbt_project/DECISIONLOG.md, "Predictive CLV")."""
 import logging
 import os
 import re
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from dagster import AssetExecutionContext, Output
@@ -45,6 +47,11 @@ _ROWS_IN_MESSAGE = re.compile(r"^(?:SELECT|INSERT(?: 0)?|CREATE) (\d+)$")
 _COUNTED_BY_BUILD = frozenset({"table", "seed"})
 ROW_COUNT = "dagster/row_count"  # the key the Dagster UI shows as the asset's row count
 
+# dagster-dbt gives every dbt invocation a target directory of its own, target/<step>-<run id>-<uuid>
+# (manifest, compiled SQL, run_results.json, dbt.log: about 13 MB for this project), and removes none:
+# with the daily schedule that is some 10 GB a year. Each step keeps its newest DBT_TARGETS_KEPT.
+TARGETS_KEPT = int(os.environ.get("DBT_TARGETS_KEPT", "10"))
+
 
 def stream_build(context: AssetExecutionContext, dbt: DbtCliResource, *args: str) -> Iterator[Any]:
     """``dbt build <args>`` as Dagster events, every table and seed with ``dagster/row_count``.
@@ -56,19 +63,43 @@ def stream_build(context: AssetExecutionContext, dbt: DbtCliResource, *args: str
     every table after it is built."""
     invocation = dbt.cli(["build", *args], context=context)
     manifest = invocation.manifest
-    for raw in invocation.stream_raw_events():
-        for event in raw.to_default_asset_events(
-            manifest=manifest,
-            dagster_dbt_translator=invocation.dagster_dbt_translator,
-            context=context,
-            target_path=invocation.target_path,
-            project=invocation.project,
-        ):
-            if isinstance(event, Output):
-                rows = _row_count(invocation, raw.raw_event)
-                if rows is not None:
-                    event = event.with_metadata({**event.metadata, ROW_COUNT: rows})
-            yield event
+    try:
+        for raw in invocation.stream_raw_events():
+            for event in raw.to_default_asset_events(
+                manifest=manifest,
+                dagster_dbt_translator=invocation.dagster_dbt_translator,
+                context=context,
+                target_path=invocation.target_path,
+                project=invocation.project,
+            ):
+                if isinstance(event, Output):
+                    rows = _row_count(invocation, raw.raw_event)
+                    if rows is not None:
+                        event = event.with_metadata({**event.metadata, ROW_COUNT: rows})
+                yield event
+    finally:
+        prune_targets(invocation.target_path)
+
+
+def prune_targets(target_path: Path, keep: int = TARGETS_KEPT) -> list[Path]:
+    """Remove the oldest target directories of the step that ``target_path`` belongs to (dagster-dbt's
+    ``<step>-<run id>-<uuid>``), so that the step keeps its newest ``keep``, ``target_path`` among them.
+    The removed directories, oldest last. Other steps' directories and anything else under target/
+    (the CLI's own manifest, docs, partial parse file) are left alone."""
+    step = target_path.name.rsplit("-", 2)[0]
+    own = re.compile(rf"{re.escape(step)}-[0-9a-f]{{7}}-[0-9a-f]{{7}}")
+    older = [
+        path
+        for path in target_path.parent.iterdir()
+        if path != target_path and own.fullmatch(path.name) and path.is_dir()
+    ]
+    older.sort(key=lambda path: path.stat().st_mtime, reverse=True)
+    removed = older[max(keep - 1, 0) :]
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+    if removed:
+        log.info("removed %d old dbt target directories of %s (kept %d)", len(removed), step, keep)
+    return removed
 
 
 def _row_count(invocation: DbtCliInvocation, raw_event: dict[str, Any]) -> int | None:

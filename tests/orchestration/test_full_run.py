@@ -28,6 +28,8 @@ from warehouse.settings import CONNECTION_VARIABLES, EMBEDDED_MARKER
 ORDERS = 1500
 BEFORE, CLV, AFTER = "warehouse_dbt_assets", "clv_predictions", "warehouse_dbt_assets_after_clv"
 BUILT = ("model", "seed", "snapshot")
+# Target directories of earlier runs, as dagster-dbt leaves them (<step>-<run id>-<uuid>), oldest first.
+EARLIER_TARGETS = [f"{BEFORE}-{run:07x}-{run:07x}" for run in range(12)] + [f"{AFTER}-aaaaaaa-bbbbbbb"]
 
 
 def _time(value: str) -> datetime:
@@ -65,6 +67,9 @@ def full_run():
         for name in (*CONNECTION_VARIABLES, EMBEDDED_MARKER, "LANDING_URL"):
             os.environ.pop(name, None)
         db = database.start_embedded(local / "pgdata")
+        for age, name in enumerate(reversed(EARLIER_TARGETS), start=1):
+            (target / name / "compiled").mkdir(parents=True)
+            os.utime(target / name, (0, datetime.now().timestamp() - 86400 * age))
         try:
             with SandboxStack(db, orders=ORDERS), DagsterInstance.ephemeral() as instance:
                 result = defs.resolve_job_def("all_assets").execute_in_process(
@@ -91,6 +96,21 @@ def test_the_run_succeeds_with_the_dbt_steps_around_the_clv_asset(full_run) -> N
     # The singular tests (the reconciliations) are checks too, not observations the UI shows nowhere.
     singular = {path.stem for path in (DBT_PROJECT_DIR / "tests").glob("assert_*.sql")}
     assert len(singular) == 8 and singular <= {check.check_name for check in checks}
+
+
+def test_each_dbt_step_keeps_its_newest_target_directories(full_run) -> None:
+    """dagster-dbt leaves a target directory per invocation (13 MB here); a step keeps its newest 10."""
+    from orchestration.assets.dbt import TARGETS_KEPT
+
+    *_, target, _ = full_run
+    left = {path.name for path in target.iterdir()}
+    before = sorted(name for name in left if name.startswith(f"{BEFORE}-"))
+    assert TARGETS_KEPT == 10 and len(before) == TARGETS_KEPT, before
+    # This run's, and the 9 newest of the 12 earlier ones (the oldest three went).
+    assert set(EARLIER_TARGETS[3:12]) < set(before) and not set(EARLIER_TARGETS[:3]) & left
+    assert (target / next(iter(set(before) - set(EARLIER_TARGETS))) / "run_results.json").exists()
+    # The other step kept its earlier directory beside this run's.
+    assert len([name for name in left if name.startswith(f"{AFTER}-")]) == 2 and EARLIER_TARGETS[-1] in left
 
 
 def test_every_dbt_test_runs_once_passes_and_after_the_models_it_reads(full_run) -> None:
