@@ -62,3 +62,35 @@ def test_a_server_that_cannot_start_fails_with_the_end_of_its_log(tmp_path: Path
         database.start_embedded(pgdata, databases=())
     assert "shared_buffers" in str(error.value), str(error.value)
     assert len(str(error.value).splitlines()) <= database.LOG_LINES_ON_FAILURE + 2
+
+
+def test_a_new_database_sorts_text_by_code_point_with_the_builtin_locale(warehouse_db) -> None:
+    """PostgreSQL 17+'s builtin C.UTF-8 (memcmp, abbreviated keys): the order of glibc's C.UTF-8, which the
+    embedded server's initdb gives, without strcoll; case mapping still knows Portuguese."""
+    name = "test_builtin_locale"
+    with database.connect(warehouse_db, dbname="postgres") as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"drop database if exists {name}")
+    database.ensure_database(warehouse_db, name)
+    database.ensure_database(warehouse_db, name)  # twice: it exists, nothing happens
+    with database.connect(warehouse_db, dbname=name) as conn, conn.cursor() as cur:
+        cur.execute(
+            "select datlocprovider, datlocale, pg_encoding_to_char(encoding) from pg_database "
+            "where datname = current_database()"
+        )
+        assert cur.fetchone() == ("b", "C.UTF-8", "UTF8")
+        cur.execute(
+            "select array_agg(city order by city), upper('são paulo'), lower('JOÃO PESSOA'), "
+            "'Ó' ~ '^[[:alpha:]]$' from unnest(array['sorocaba', 'São Paulo', 'são paulo', 'Santos']) as city"
+        )
+        assert cur.fetchone() == (
+            ["Santos", "São Paulo", "sorocaba", "são paulo"],
+            "SÃO PAULO",
+            "joão pessoa",
+            True,
+        )
+    with database.connect(warehouse_db, dbname="postgres") as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"drop database {name}")

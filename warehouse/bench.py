@@ -354,7 +354,7 @@ class Bench:
             conn.autocommit = True
             with conn.cursor() as cur:
                 cur.execute(f'drop database if exists "{dbname}" with (force)')  # our own names
-                cur.execute(f'create database "{dbname}"')
+                database.create_database(cur, dbname)
         home = self.workdir / dbname
         shutil.rmtree(home, ignore_errors=True)
         (home / "dagster").mkdir(parents=True)

@@ -244,7 +244,7 @@ def ensure(export: bool = True) -> DatabaseSettings:
 
 
 def ensure_database(db: DatabaseSettings, name: str) -> None:
-    """Create database ``name`` on the server of ``db`` if it does not exist."""
+    """Create database ``name`` on the server of ``db`` if it does not exist (:func:`create_database`)."""
     conn = psycopg2.connect(**db.dsn(dbname="postgres"))
     conn.autocommit = True
     try:
@@ -252,9 +252,40 @@ def ensure_database(db: DatabaseSettings, name: str) -> None:
             cur.execute("select 1 from pg_database where datname = %s", (name,))
             if cur.fetchone() is None:
                 log.info("creating database %s", name)
-                cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+                create_database(cur, name)
     finally:
         conn.close()
+
+
+# PostgreSQL 17's builtin C.UTF-8 locale: text sorts and compares by code point with memcmp and
+# abbreviated keys, where a C library locale (even glibc's C.UTF-8, the same order) calls strcoll
+# for every comparison. Sorting 966k reviews by order_id: 0.96 s against 2.0-2.5 s.
+BUILTIN_LOCALE_SINCE = 170000
+
+
+def create_database(cur: psycopg2.extensions.cursor, name: str) -> None:
+    """``create database name`` (``cur`` in autocommit), UTF-8 with the builtin C.UTF-8 locale on
+    PostgreSQL 17 and later (the embedded server is 18); upper(), lower() and regular expressions
+    still know every Unicode character. An older server, or one whose template0 cannot take that
+    locale, gets its default."""
+    statement = sql.SQL("create database {}").format(sql.Identifier(name))
+    if cur.connection.server_version >= BUILTIN_LOCALE_SINCE:
+        try:
+            cur.execute(
+                statement
+                + sql.SQL(
+                    " template template0 encoding 'UTF8' locale_provider builtin builtin_locale 'C.UTF-8'"
+                )
+            )
+            return
+        except psycopg2.Error as exc:
+            log.warning(
+                "creating database %s with the builtin C.UTF-8 locale failed (%s); "
+                "creating it with the server's default locale",
+                name,
+                str(exc).strip(),
+            )
+    cur.execute(statement)
 
 
 @contextmanager
