@@ -7,6 +7,8 @@ after it the models that read its predictions (``source:clv+``); one job runs th
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 from dagster import AssetKey, AssetSelection, materialize
@@ -170,8 +172,14 @@ class RecordingDbt(DbtCliResource):
         )
         CALLS.append((context.op.name, list(args), params.selection_args, params.indirect_selection))
 
+        (Path(os.environ["WAREHOUSE_LOCAL_DIR"]) / "dbt-target").mkdir(parents=True, exist_ok=True)
+
         class Invocation:
             manifest = {}
+            # Where dagster-dbt would write this invocation's artifacts; the step prunes its siblings.
+            target_path = (
+                Path(os.environ["WAREHOUSE_LOCAL_DIR"]) / "dbt-target" / f"{context.op.name}-0000000-0000000"
+            )
 
             @staticmethod
             def stream_raw_events():
