@@ -172,14 +172,13 @@ class RecordingDbt(DbtCliResource):
         )
         CALLS.append((context.op.name, list(args), params.selection_args, params.indirect_selection))
 
-        (Path(os.environ["WAREHOUSE_LOCAL_DIR"]) / "dbt-target").mkdir(parents=True, exist_ok=True)
+        # Where dagster-dbt would write this invocation's artifacts; the step prunes its siblings.
+        target = Path(os.environ["WAREHOUSE_LOCAL_DIR"]) / "dbt-target" / f"{context.op.name}-0000000-0000000"
+        target.parent.mkdir(parents=True, exist_ok=True)
 
         class Invocation:
             manifest = {}
-            # Where dagster-dbt would write this invocation's artifacts; the step prunes its siblings.
-            target_path = (
-                Path(os.environ["WAREHOUSE_LOCAL_DIR"]) / "dbt-target" / f"{context.op.name}-0000000-0000000"
-            )
+            target_path = target
 
             @staticmethod
             def stream_raw_events():
